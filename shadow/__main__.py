@@ -1,0 +1,7 @@
+"""`python -m shadow`."""
+
+import sys
+
+from shadow.cli import main
+
+sys.exit(main())

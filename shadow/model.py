@@ -1,0 +1,160 @@
+"""The plain values that flow through shadow: records in, responses back, differences out.
+
+Nothing here does I/O or imports another shadow module, so every stage can be tested with
+values built by hand.
+"""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+
+Headers = tuple[tuple[str, str], ...]
+
+SIDES = ("primary", "candidate")
+
+
+@dataclass(frozen=True, slots=True)
+class Record:
+    """One request read from a log (SPEC §4), with where it came from.
+
+    `body` holds the JSON value when the record had one; `body_bytes` is what goes on the wire.
+    `has_json_body` tells a JSON `null` body apart from no body at all.
+    """
+
+    method: str
+    path: str
+    headers: Headers = ()
+    body: Any = None
+    has_json_body: bool = False
+    body_bytes: bytes | None = None
+    body_form: str = ""  # "", "json", "text" or "b64": how the record wrote its body
+    name: str | None = None
+    id: str | None = None
+    ts: float | None = None
+    lane: str | None = None
+    auth: str | None = None
+    vars: Mapping[str, Any] = field(default_factory=dict)
+    source: str = ""
+    line: int = 0
+
+    def header(self, name: str) -> str | None:
+        """The first value of header `name` (case-insensitive), or None."""
+        wanted = name.lower()
+        for key, value in self.headers:
+            if key.lower() == wanted:
+                return value
+        return None
+
+    def to_dict(self, redact: frozenset[str] = frozenset()) -> dict[str, Any]:
+        """The record in native form (a valid log line); headers named in `redact` masked."""
+        out: dict[str, Any] = {"method": self.method, "path": self.path}
+        if self.headers:
+            out["headers"] = [[k, REDACTED if k.lower() in redact else v] for k, v in self.headers]
+        if self.body_form == "json":
+            out["body"] = self.body
+        elif self.body_form == "text" and self.body_bytes is not None:
+            out["body_text"] = self.body_bytes.decode("utf-8", "replace")
+        elif self.body_form == "b64" and self.body_bytes is not None:
+            out["body_b64"] = base64.b64encode(self.body_bytes).decode("ascii")
+        for key in ("name", "id", "ts", "lane", "auth"):
+            value = getattr(self, key)
+            if value is not None:
+                out[key] = value
+        if self.vars:
+            out["vars"] = dict(self.vars)
+        return out
+
+
+REDACTED = "[REDACTED]"
+
+
+def json_body_bytes(value: Any) -> bytes:
+    """The bytes sent for a JSON body."""
+    return orjson.dumps(value)
+
+
+@dataclass(frozen=True, slots=True)
+class Response:
+    """What one target answered to one record."""
+
+    status: int
+    headers: Headers
+    body: bytes
+    latency_ms: float
+
+    def header(self, name: str) -> str | None:
+        wanted = name.lower()
+        for key, value in self.headers:
+            if key.lower() == wanted:
+                return value
+        return None
+
+
+@dataclass(frozen=True, slots=True)
+class Failure:
+    """A request that got no usable response: `kind` is short (timeout, refused, reset, ...)."""
+
+    kind: str
+    message: str
+    latency_ms: float = 0.0
+
+
+Outcome = Response | Failure
+
+
+@dataclass(frozen=True, slots=True)
+class Difference:
+    """One difference between the primary's and the candidate's answer.
+
+    `path` is an RFC 6901 pointer into the body, `header:<name>` or `status`; `kind` is one of
+    status, header, type, value, missing, extra, body.
+    """
+
+    path: str
+    kind: str
+    primary: Any = None
+    candidate: Any = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "path": self.path,
+            "kind": self.kind,
+            "primary": self.primary,
+            "candidate": self.candidate,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class CompareRules:
+    """How one endpoint's responses are compared (SPEC §6 `[compare]`).
+
+    Pointer patterns use `*` for one segment and `**` for any number of segments.
+    `normalize` maps a pattern to one of: datetime, number, case.
+    """
+
+    ignore: tuple[str, ...] = ()
+    unordered: tuple[str, ...] = ()
+    normalize: tuple[tuple[str, str], ...] = ()
+    headers: tuple[str, ...] = ()
+    compare_status: bool = True
+    tolerance: float = 0.0
+
+
+@dataclass(slots=True)
+class Exchange:
+    """One record sent to every target, with what each answered and how the answers differ."""
+
+    seq: int
+    record: Record
+    endpoint: str
+    rules: CompareRules
+    outcomes: dict[str, Outcome]
+    diffs: list[Difference] = field(default_factory=list)
+
+    def failed_sides(self) -> list[str]:
+        return [side for side, outcome in self.outcomes.items() if isinstance(outcome, Failure)]

@@ -1,0 +1,231 @@
+"""Replay: turn a stream of records into exchanges with a fixed pool of workers.
+
+The shape is vegeta's attack loop in asyncio: one dispatcher admits records, a fixed number of
+workers send them, and a semaphore bounds how many records are admitted but not finished, so
+memory stays flat whatever the log's size. Lanes keep order where it matters: a record whose
+lane already has one in flight waits behind it (in that lane's queue, still within the bound),
+and the worker that finishes a lane's record takes the next one of the same lane, so a lane's
+records run strictly in order while different lanes run concurrently.
+
+Every admitted record is in `pending` until its exchange is handed to `finish`, so whoever
+stops a replay early can account for what never finished.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import errno
+import re
+import time
+from collections import deque
+from collections.abc import AsyncIterator, Callable, Mapping
+from dataclasses import dataclass
+from urllib.parse import quote
+
+import aiohttp
+from multidict import CIMultiDict
+from yarl import URL
+
+from shadow.config import ReplayConfig, TargetConfig
+from shadow.model import CompareRules, Exchange, Failure, Outcome, Record, Response
+
+# Headers that describe one hop or one encoding of the body; aiohttp sets its own.
+_HOP_BY_HOP = frozenset(
+    (
+        "host",
+        "content-length",
+        "transfer-encoding",
+        "connection",
+        "keep-alive",
+        "te",
+        "upgrade",
+        "proxy-connection",
+        "expect",
+        "trailer",
+    )
+)
+_SAFE_URL_CHARS = "/?&=%:@!$'()*+,;~#[]-._"
+
+
+@dataclass(frozen=True, slots=True)
+class Prepared:
+    """What the app decides about a record before it is sent."""
+
+    endpoint: str
+    rules: CompareRules
+    headers: tuple[tuple[str, str], ...]  # auth headers to add (already minted)
+    failure: Failure | None = None  # the record cannot be sent (its auth cannot be built)
+
+
+class Replayer:
+    def __init__(
+        self,
+        session: aiohttp.ClientSession,
+        targets: Mapping[str, TargetConfig],
+        settings: ReplayConfig,
+        prepare: Callable[[Record], Prepared],
+        finish: Callable[[Exchange], None],
+    ) -> None:
+        self._session = session
+        self._targets = dict(targets)
+        self._settings = settings
+        self._prepare = prepare
+        self._finish = finish
+        self._timeout = aiohttp.ClientTimeout(total=settings.timeout_s or None)
+        self._lane_regex = re.compile(settings.lane.pattern) if settings.lane.pattern else None
+        self._bases = {name: t.url for name, t in targets.items()}
+        self.pending: dict[int, Record] = {}
+        self.in_flight = 0
+
+    async def run(self, records: AsyncIterator[tuple[int, Record, float | None]]) -> None:
+        """Send every record; return when all admitted ones are finished."""
+        settings = self._settings
+        admitted = asyncio.Semaphore(settings.concurrency * 2)
+        queue: asyncio.Queue[tuple[int, Record, float | None, str | None]] = asyncio.Queue()
+        waiting: dict[str, deque[tuple[int, Record, float | None]]] = {}
+
+        async def worker() -> None:
+            while True:
+                seq, record, intended, lane = await queue.get()
+                try:
+                    while True:
+                        await self._one(seq, record, intended)
+                        admitted.release()
+                        if lane is None:
+                            break
+                        backlog = waiting[lane]
+                        if not backlog:
+                            del waiting[lane]
+                            break
+                        seq, record, intended = backlog.popleft()
+                finally:
+                    queue.task_done()
+
+        workers = [asyncio.create_task(worker()) for _ in range(settings.concurrency)]
+        try:
+            async for seq, record, intended in records:
+                await admitted.acquire()
+                self.pending[seq] = record
+                lane = self.lane_of(record)
+                if lane is not None:
+                    if lane in waiting:
+                        waiting[lane].append((seq, record, intended))
+                        continue
+                    waiting[lane] = deque()
+                queue.put_nowait((seq, record, intended, lane))
+            await queue.join()
+        finally:
+            for task in workers:
+                task.cancel()
+            await asyncio.gather(*workers, return_exceptions=True)
+
+    def lane_of(self, record: Record) -> str | None:
+        rule = self._settings.lane
+        if rule.source == "header":
+            return record.header(rule.header)
+        if rule.source == "path" and self._lane_regex is not None:
+            match = self._lane_regex.search(record.path)
+            return match.group(match.lastindex or 0) if match else None
+        return record.lane
+
+    async def _one(self, seq: int, record: Record, intended: float | None) -> None:
+        prepared = self._prepare(record)
+        if prepared.failure is not None:
+            outcomes: dict[str, Outcome] = dict.fromkeys(self._targets, prepared.failure)
+        else:
+            self.in_flight += 1
+            try:
+                results = await asyncio.gather(
+                    *(
+                        self._send(name, record, prepared.headers, intended)
+                        for name in self._targets
+                    )
+                )
+            finally:
+                self.in_flight -= 1
+            outcomes = dict(zip(self._targets, results, strict=True))
+        self.pending.pop(seq, None)
+        self._finish(Exchange(seq, record, prepared.endpoint, prepared.rules, outcomes))
+
+    def request_headers(
+        self, target: str, record: Record, extra: tuple[tuple[str, str], ...]
+    ) -> CIMultiDict[str]:
+        headers: CIMultiDict[str] = CIMultiDict()
+        replaced = {name.lower() for name, _ in extra}
+        for name, value in record.headers:
+            lower = name.lower()
+            if lower in _HOP_BY_HOP or lower in replaced:
+                continue
+            headers.add(name, value)
+        if self._settings.host_header == "preserve":
+            host = record.header("host")
+            if host:
+                headers["Host"] = host
+        if record.has_json_body and "content-type" not in headers:
+            headers["Content-Type"] = "application/json"
+        for name, value in (*extra, *self._targets[target].headers):
+            headers[name] = value
+        return headers
+
+    async def _send(
+        self,
+        target: str,
+        record: Record,
+        extra: tuple[tuple[str, str], ...],
+        intended: float | None,
+    ) -> Outcome:
+        url = URL(self._bases[target] + quote(record.path, safe=_SAFE_URL_CHARS), encoded=True)
+        headers = self.request_headers(target, record, extra)
+        started = time.perf_counter()
+        # Latency counts from the intended start when pacing, so a slow server cannot hide
+        # its slowness by delaying the requests that follow (no coordinated omission).
+        origin = min(started, intended) if intended is not None else started
+        try:
+            async with self._session.request(
+                record.method,
+                url,
+                headers=headers,
+                data=record.body_bytes,
+                allow_redirects=False,
+                timeout=self._timeout,
+            ) as resp:
+                body = await self._read_body(resp)
+                if isinstance(body, Failure):
+                    return body
+                elapsed = (time.perf_counter() - origin) * 1000
+                return Response(resp.status, tuple(resp.headers.items()), body, elapsed)
+        except Exception as exc:  # noqa: BLE001 - every transport failure becomes an event
+            return failure_of(exc, self._settings.timeout_s, (time.perf_counter() - origin) * 1000)
+
+    async def _read_body(self, resp: aiohttp.ClientResponse) -> bytes | Failure:
+        limit = self._settings.max_body_bytes
+        if resp.content_length is not None and resp.content_length > limit:
+            return Failure("too_large", f"body of {resp.content_length} bytes over {limit}")
+        chunks: list[bytes] = []
+        size = 0
+        async for chunk in resp.content.iter_chunked(1 << 16):
+            size += len(chunk)
+            if size > limit:
+                return Failure("too_large", f"body over {limit} bytes")
+            chunks.append(chunk)
+        return b"".join(chunks)
+
+
+def failure_of(exc: BaseException, timeout_s: float, latency_ms: float) -> Failure:
+    """A short, stable kind for a transport failure, and its message."""
+    if isinstance(exc, TimeoutError):
+        return Failure("timeout", f"no complete answer within {timeout_s:g}s", latency_ms)
+    if isinstance(exc, aiohttp.ClientConnectorError):
+        return Failure("refused", str(exc.os_error or exc), latency_ms)
+    if isinstance(exc, aiohttp.ServerDisconnectedError):
+        return Failure("disconnected", "server closed the connection without answering", latency_ms)
+    if isinstance(exc, aiohttp.ClientPayloadError):
+        return Failure("bad_body", str(exc), latency_ms)
+    if isinstance(exc, aiohttp.ClientResponseError):
+        return Failure("bad_http", exc.message or str(exc), latency_ms)
+    if isinstance(exc, aiohttp.ClientOSError):
+        kind = "reset" if exc.errno == errno.ECONNRESET else "io"
+        return Failure(kind, str(exc), latency_ms)
+    if isinstance(exc, aiohttp.ClientError | OSError | ValueError):
+        return Failure("client_error", f"{type(exc).__name__}: {exc}", latency_ms)
+    raise exc

@@ -1,0 +1,149 @@
+"""The native format: one JSON object per line (SPEC §4)."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from collections.abc import Iterator, Mapping
+from typing import Any, BinaryIO
+from urllib.parse import urlsplit
+
+import orjson
+
+from shadow.model import Record, json_body_bytes
+from shadow.sources.base import InputProblem, Item
+
+
+def read_records(stream: BinaryIO, source: str, max_record_bytes: int) -> Iterator[Item]:
+    """Records of a JSONL stream; blank lines skipped; an over-long line is skipped unread."""
+    number = 0
+    while True:
+        line = stream.readline(max_record_bytes + 1)
+        if not line:
+            return
+        number += 1
+        if len(line) > max_record_bytes and not line.endswith(b"\n"):
+            _skip_rest_of_line(stream, max_record_bytes)
+            yield InputProblem(source, number, f"record longer than {max_record_bytes} bytes")
+            continue
+        if not line.strip():
+            continue
+        try:
+            data = orjson.loads(line)
+        except orjson.JSONDecodeError as exc:
+            yield InputProblem(source, number, f"not valid JSON: {exc}")
+            continue
+        try:
+            yield record_from_dict(data, source, number)
+        except ValueError as exc:
+            yield InputProblem(source, number, str(exc))
+
+
+def _skip_rest_of_line(stream: BinaryIO, chunk_bytes: int) -> None:
+    while True:
+        chunk = stream.readline(chunk_bytes)
+        if not chunk or chunk.endswith(b"\n"):
+            return
+
+
+def record_from_dict(data: Any, source: str = "", line: int = 0) -> Record:
+    """A Record from a native JSON object; ValueError says what is wrong with it."""
+    if not isinstance(data, dict):
+        raise ValueError(f"a record must be a JSON object, not {type(data).__name__}")
+    method = data.get("method")
+    if not isinstance(method, str) or not method.isalpha():
+        raise ValueError("'method' is required and must be a word such as GET")
+    path = _path(data.get("path"))
+    body_keys = [k for k in ("body", "body_text", "body_b64") if k in data]
+    if len(body_keys) > 1:
+        raise ValueError(f"at most one of body, body_text, body_b64; found {body_keys}")
+    body_form, body, body_bytes = _body(data, body_keys[0] if body_keys else "")
+    return Record(
+        method=method.upper(),
+        path=path,
+        headers=_headers(data.get("headers")),
+        body=body,
+        has_json_body=body_form == "json",
+        body_bytes=body_bytes,
+        body_form=body_form,
+        name=_optional_str(data, "name"),
+        id=_optional_str(data, "id", allow_number=True),
+        ts=_ts(data.get("ts")),
+        lane=_optional_str(data, "lane", allow_number=True),
+        auth=_optional_str(data, "auth"),
+        vars=_vars(data.get("vars")),
+        source=source,
+        line=line,
+    )
+
+
+def _path(value: Any) -> str:
+    if not isinstance(value, str) or not value:
+        raise ValueError("'path' is required and must be a string such as /items?x=1")
+    if value.startswith("/"):
+        return value
+    # An absolute URL never chooses where the request goes: keep only its path and query.
+    parts = urlsplit(value)
+    if parts.scheme in ("http", "https"):
+        return (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+    raise ValueError(f"'path' must start with '/': {value[:80]!r}")
+
+
+def _headers(value: Any) -> tuple[tuple[str, str], ...]:
+    if value is None:
+        return ()
+    pairs: list[tuple[Any, Any]]
+    if isinstance(value, Mapping):
+        pairs = list(value.items())
+    elif isinstance(value, list) and all(isinstance(p, list) and len(p) == 2 for p in value):
+        pairs = [(p[0], p[1]) for p in value]
+    else:
+        raise ValueError("'headers' must be an object or a list of [name, value] pairs")
+    for name, item in pairs:
+        if not isinstance(name, str) or not isinstance(item, str):
+            raise ValueError("header names and values must be strings")
+        if not name or any(c in name for c in " :\r\n") or "\r" in item or "\n" in item:
+            raise ValueError(f"invalid header {name[:40]!r}")
+    return tuple(pairs)
+
+
+def _body(data: Mapping[str, Any], key: str) -> tuple[str, Any, bytes | None]:
+    if key == "body":
+        return "json", data["body"], json_body_bytes(data["body"])
+    if key == "body_text":
+        if not isinstance(data[key], str):
+            raise ValueError("'body_text' must be a string")
+        return "text", None, data[key].encode("utf-8")
+    if key == "body_b64":
+        try:
+            return "b64", None, base64.b64decode(data[key], validate=True)
+        except (binascii.Error, TypeError, ValueError):
+            raise ValueError("'body_b64' is not valid base64") from None
+    return "", None, None
+
+
+def _optional_str(data: Mapping[str, Any], key: str, allow_number: bool = False) -> str | None:
+    value = data.get(key)
+    if value is None:
+        return None
+    if allow_number and isinstance(value, int | float) and not isinstance(value, bool):
+        return str(value)
+    if not isinstance(value, str):
+        raise ValueError(f"'{key}' must be a string")
+    return value
+
+
+def _ts(value: Any) -> float | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ValueError("'ts' must be a number of seconds")
+    return float(value)
+
+
+def _vars(value: Any) -> dict[str, Any]:
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise ValueError("'vars' must be an object")
+    return value
