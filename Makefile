@@ -4,12 +4,13 @@ PYTHON ?= python3
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck unit bench clean
+.PHONY: demo test lint typecheck unit audit bench clean
 
-$(STAMP): pyproject.toml
+# constraints.txt pins every dependency to the versions CI tests and audits.
+$(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -e '.[dev]'
+	$(BIN)/python -m pip install -q -e '.[dev]' -c constraints.txt
 	touch $(STAMP)
 
 # The demo finds the two seeded bugs, so it exits 1 by design (mismatches found).
@@ -19,8 +20,8 @@ demo: $(STAMP)
 	exit $$code
 
 lint: $(STAMP)
-	$(BIN)/ruff check shadow tests
-	$(BIN)/ruff format --check shadow tests
+	$(BIN)/ruff check shadow tests bench docs
+	$(BIN)/ruff format --check shadow tests bench docs
 
 typecheck: $(STAMP)
 	$(BIN)/mypy
@@ -30,8 +31,18 @@ unit: $(STAMP)
 
 test: lint typecheck unit
 
+# Known vulnerabilities in the pinned versions fail it; packages it cannot check only warn.
+audit: $(STAMP)
+	$(BIN)/python .ci/audit $(BIN)/pip-audit constraints.txt
+
+# One table of ratios (bench/suite.py, see bench/README.md); its servers and load generator
+# are Debian's nginx and wrk, installed here when missing (the suite falls back without them).
 bench: $(STAMP)
-	$(BIN)/python bench/run.py
+	@if ! command -v wrk >/dev/null || ! PATH="$$PATH:/usr/sbin" command -v nginx >/dev/null; then \
+	  apt-get update -q && apt-get install -y -q nginx wrk \
+	  || echo "bench: nginx and wrk could not be installed: aiohttp servers, no wrk" >&2; \
+	fi
+	$(BIN)/python bench/suite.py
 
 clean:
 	rm -rf $(VENV) shadow-runs .pytest_cache .mypy_cache .ruff_cache

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import os
 import sys
 from collections.abc import Sequence
 from importlib import resources
@@ -16,10 +17,27 @@ from typing import Any
 
 import orjson
 
-from shadow import __version__, app
-from shadow.config import Config, attach_config, check_targets, load, replace_targets
-from shadow.errors import ShadowError, UsageError
+from shadow import __version__, app, pacing, synth, workers
+from shadow.config import (
+    Config,
+    ReplayConfig,
+    attach_config,
+    check_targets,
+    load,
+    replace_targets,
+)
+from shadow.errors import ConfigError, ShadowError, UsageError
+from shadow.partition import Shard, parse_shard
 from shadow.sink import Console
+from shadow.sources import (
+    AUTO,
+    FORMATS,
+    InputProblem,
+    UnreadableInput,
+    iter_inputs,
+    validate_inputs,
+)
+from shadow.synth_config import SynthConfig
 
 
 def _positive_int(text: str) -> int:
@@ -40,13 +58,18 @@ def _add_run_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("-c", "--config", help="TOML config file")
     p.add_argument("--primary", metavar="URL", help="attach to a running primary at URL")
     p.add_argument("--candidate", metavar="URL", help="attach to a running candidate at URL")
-    p.add_argument("--concurrency", type=_positive_int, help="requests in flight at once")
     p.add_argument(
-        "--rate",
-        type=_non_negative,
-        default=0.0,
-        help="records started per second (default: as fast as allowed)",
+        "--secondary",
+        metavar="URL",
+        help="attach to a second copy of the primary at URL, to measure noise against",
     )
+    p.add_argument(
+        "--learn-noise",
+        metavar="FILE",
+        help="calibrate, and write the learned noise rules to FILE (TOML, to review)",
+    )
+    p.add_argument("--concurrency", type=_positive_int, help="requests in flight at once")
+    _add_pacing_options(p)
     p.add_argument("--timeout", type=_non_negative, metavar="S", help="per request, seconds")
     p.add_argument("--limit", type=_positive_int, metavar="N", help="replay at most N records")
     p.add_argument(
@@ -57,8 +80,89 @@ def _add_run_options(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--output", metavar="FILE", help="write events to FILE instead of stdout")
     p.add_argument("--run-dir", metavar="DIR", help="server logs and artefacts")
+    _add_scale_options(p)
     p.add_argument("-q", "--quiet", action="count", default=0, help="less on stderr")
     p.add_argument("-v", "--verbose", action="count", default=0, help="more on stderr")
+
+
+def _shard(text: str) -> Shard:
+    try:
+        return parse_shard(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _add_scale_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--shard",
+        type=_shard,
+        metavar="I/N",
+        help="replay only shard I (from 0) of N, records split by lane (one of N machines)",
+    )
+    p.add_argument(
+        "--workers",
+        type=_positive_int,
+        default=1,
+        metavar="N",
+        help="replay with N processes on this machine, records split by lane (default 1)",
+    )
+
+
+def _rate(text: str) -> pacing.RateSpec:
+    try:
+        return pacing.parse_rate(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _duration(text: str) -> float:
+    try:
+        value = pacing.parse_duration(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be above 0, not {text}")
+    return value
+
+
+def _positive(text: str) -> float:
+    value = float(text)
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be above 0, not {text}")
+    return value
+
+
+def _add_pacing_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--rate",
+        type=_rate,
+        metavar="R|FROM:TO:DURATION",
+        help="records started per second, or a ramp such as 10:200:5m "
+        "(default: as fast as allowed)",
+    )
+    p.add_argument(
+        "--speed",
+        type=_positive,
+        metavar="X",
+        help="replay the recorded timing (ts) sped up X times",
+    )
+    p.add_argument(
+        "--max-wait",
+        type=_duration,
+        default=60.0,
+        metavar="DURATION",
+        help="with --speed, the longest idle gap kept (default 60s)",
+    )
+    p.add_argument("--loop", action="store_true", help="restart the logs until --duration ends")
+    p.add_argument(
+        "--duration", type=_duration, metavar="DURATION", help="end the run after 30s, 10m, 2h..."
+    )
+    p.add_argument(
+        "--progress-interval",
+        type=_non_negative,
+        metavar="S",
+        help="seconds between progress events (default 10; 0: none)",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -70,13 +174,23 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"shadow {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     run = commands.add_parser("run", help="replay logs to both targets and compare")
-    run.add_argument("logs", nargs="*", metavar="LOG", help="JSONL logs (.gz too), '-' for stdin")
-    run.add_argument("--format", choices=("jsonl",), default="jsonl", help="input format")
+    run.add_argument(
+        "logs", nargs="*", metavar="LOG", help="logs (JSONL, HAR, .gor, access; .gz too), '-' stdin"
+    )
+    _add_format_option(run)
     _add_run_options(run)
+    _add_synth_commands(commands, run)
+    _add_convert_command(commands)
     demo = commands.add_parser("demo", help="run the bundled legacy-vs-rewrite example")
     _add_run_options(demo)
     check = commands.add_parser("check", help="validate a config and print it resolved")
     check.add_argument("-c", "--config", required=True, help="TOML config file")
+    report = commands.add_parser("report", help="summarise event files: text, JSON or HTML")
+    report.add_argument(
+        "events", nargs="+", metavar="EVENTS", help="event files (.gz too), '-' for stdin"
+    )
+    report.add_argument("--html", metavar="FILE", help="also write a self-contained HTML report")
+    report.add_argument("--json", action="store_true", help="print the summary as JSON")
     return parser
 
 
@@ -94,11 +208,11 @@ def demo_file(name: str) -> Path:
 
 
 def resolve_config(args: argparse.Namespace) -> Config:
-    urls = {"primary": args.primary, "candidate": args.candidate}
+    urls = {"primary": args.primary, "candidate": args.candidate, "secondary": args.secondary}
     if args.config:
         config = load(args.config)
         config = replace_targets(config, urls)
-    elif args.primary or args.candidate:
+    elif args.primary or args.candidate or args.secondary:
         config = attach_config(urls)
     else:
         raise UsageError("give a config (-c FILE) or --primary URL and --candidate URL")
@@ -108,23 +222,154 @@ def resolve_config(args: argparse.Namespace) -> Config:
         replay = dataclasses.replace(replay, concurrency=args.concurrency)
     if args.timeout is not None:
         replay = dataclasses.replace(replay, timeout_s=args.timeout)
+    if args.progress_interval is not None:
+        replay = dataclasses.replace(replay, progress_interval_s=args.progress_interval)
     return dataclasses.replace(config, replay=replay)
+
+
+def resolve_rate(args: argparse.Namespace, config: Config) -> pacing.RateSpec | None:
+    """--rate over the config's rate or ramp; --speed excludes both."""
+    if args.speed is not None:
+        if args.rate is not None:
+            raise UsageError("--rate and --speed exclude each other (pace by rate or by ts)")
+        return None
+    if args.rate is not None:
+        return args.rate  # type: ignore[no-any-return]
+    if config.replay.ramp is not None:
+        return config.replay.ramp
+    if config.replay.rate > 0:
+        return pacing.RateSpec(config.replay.rate, config.replay.rate)
+    return None
 
 
 def command_run(args: argparse.Namespace, logs: list[str], console: Console) -> int:
     config = resolve_config(args)
-    if not logs:
+    synth_count = getattr(args, "synth", None)
+    if synth_count is not None:
+        if logs:
+            raise UsageError("--synth replays generated records: give it or logs, not both")
+        require_synth(config)
+    elif not logs:
         raise UsageError("no log given (a path, several, or '-' for stdin)")
     settings = app.RunSettings(
         config=config,
         inputs=logs,
+        input_format=getattr(args, "format", AUTO),
+        synth=synth_count,
+        seed=getattr(args, "seed", None),
         emit=args.emit,
         output=args.output,
         run_dir=args.run_dir,
         limit=args.limit,
-        rate=args.rate or config.replay.rate,
+        rate=resolve_rate(args, config),
+        speed=args.speed,
+        max_wait_s=args.max_wait,
+        loop=args.loop,
+        duration_s=args.duration,
+        live=args.quiet == 0 and sys.stderr.isatty(),
+        learn_noise=_learn_noise_path(args.learn_noise),
+        shard=args.shard,
+        workers=args.workers,
     )
+    if args.workers > 1:
+        return workers.run(settings, console)
     return app.run(settings, console)
+
+
+def _learn_noise_path(path: str | None) -> str | None:
+    """--learn-noise FILE, checked before the run rather than after it."""
+    if path is not None and not Path(path).resolve().parent.is_dir():
+        raise UsageError(f"--learn-noise {path}: the folder {Path(path).parent} does not exist")
+    return path
+
+
+def _add_synth_commands(commands: Any, run: argparse.ArgumentParser) -> None:
+    run.add_argument(
+        "--synth", type=_positive_int, metavar="N", help="replay N records made from [synth]"
+    )
+    run.add_argument("--seed", type=_seed, metavar="S", help="--synth seed (default: [synth] seed)")
+    synth_cmd = commands.add_parser("synth", help="write [synth] records as JSONL to stdout")
+    synth_cmd.add_argument("-c", "--config", required=True, help="TOML config with [synth]")
+    synth_cmd.add_argument("--count", type=_positive_int, metavar="N", help="records to write")
+    synth_cmd.add_argument("--seed", type=_seed, metavar="S", help="same seed, same output")
+    synth_cmd.add_argument("-q", "--quiet", action="count", default=0, help="less on stderr")
+
+
+def _seed(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must not be negative, not {value}")
+    return value
+
+
+def require_synth(config: Config) -> SynthConfig:
+    if config.synth is None:
+        raise ConfigError(config.source, "synth", "missing (a [synth] section with templates)")
+    return config.synth
+
+
+def command_synth(args: argparse.Namespace, console: Console) -> int:
+    """`shadow synth`: native JSONL on stdout; a reader closing it early is not an error."""
+    synth_config = require_synth(load(args.config))
+    seed = synth_config.seed if args.seed is None else args.seed
+    count = synth_config.count if args.count is None else args.count
+    try:
+        problems = synth.write_jsonl(synth_config, seed, count, sys.stdout.buffer)
+    except BrokenPipeError:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())  # keeps the interpreter's final flush quiet
+        os.close(devnull)
+        return 0
+    for problem in problems:
+        console.error(f"synth record {problem.line}: {problem.message}")
+    return 1 if problems else 0
+
+
+def _add_format_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--format",
+        choices=(AUTO, *FORMATS),
+        default=AUTO,
+        help="input format (default: detected from each log's name and first bytes)",
+    )
+
+
+def _add_convert_command(commands: Any) -> None:
+    convert = commands.add_parser("convert", help="write any supported log as JSONL to stdout")
+    convert.add_argument(
+        "logs", nargs="+", metavar="LOG", help="logs (HAR, .gor, access, JSONL; .gz too), '-' stdin"
+    )
+    _add_format_option(convert)
+    convert.add_argument("-q", "--quiet", action="count", default=0, help="less on stderr")
+
+
+def command_convert(args: argparse.Namespace, console: Console) -> int:
+    """`shadow convert`: native JSONL on stdout, each unreadable record on stderr; exit 1 if
+    there were any, 2 (raised) if a log cannot be read at all."""
+    validate_inputs(args.logs, args.format)
+    out = sys.stdout.buffer
+    converted = problems = 0
+    unreadable = False
+    try:
+        for item in iter_inputs(args.logs, ReplayConfig().max_record_bytes, args.format):
+            if isinstance(item, InputProblem):
+                problems += 1
+                unreadable = unreadable or isinstance(item, UnreadableInput)
+                where = f"{item.source}:{item.line}" if item.line else item.source
+                console.error(f"{where}: {item.message}")
+                continue
+            out.write(orjson.dumps(item.to_dict(), option=orjson.OPT_APPEND_NEWLINE))
+            converted += 1
+        out.flush()
+    except BrokenPipeError:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())  # keeps the interpreter's final flush quiet
+        os.close(devnull)
+        return 0
+    console.info(f"{converted} records converted, {problems} could not be read")
+    if unreadable:
+        return 2
+    return 1 if problems else 0
 
 
 def command_check(args: argparse.Namespace) -> int:
@@ -133,6 +378,12 @@ def command_check(args: argparse.Namespace) -> int:
         orjson.dumps(describe(config), option=orjson.OPT_INDENT_2 | orjson.OPT_APPEND_NEWLINE)
     )
     return 0
+
+
+def command_report(args: argparse.Namespace) -> int:
+    from shadow import report  # the report's modules load only for this command
+
+    return report.report(args.events, args.html, args.json, sys.stdout.buffer)
 
 
 def describe(config: Config) -> dict[str, Any]:
@@ -157,11 +408,34 @@ def describe(config: Config) -> dict[str, Any]:
     ]
     out["auth"] = {name: dataclasses.asdict(p) for name, p in config.auth.items()}
     out["thresholds"] = dataclasses.asdict(config.thresholds)
+    out["noise"] = dataclasses.asdict(config.noise)
+    out["synth"] = config.synth.describe() if config.synth is not None else None
     out["secrets_from_env_file"] = sorted(config.secrets)
     return out
 
 
+def _reopen_closed_streams() -> None:
+    """Started with fd 1 or 2 closed (`shadow run ... >&-`), Python sets sys.stdout or
+    sys.stderr to None, and `print` to a None stderr writes to stdout, among the events. A
+    closed stdout becomes a pipe nobody reads, so every command meets the gone reader it
+    already handles (as with `| head -0`); a closed stderr becomes /dev/null."""
+    if sys.stderr is None:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        if devnull != 2:
+            os.dup2(devnull, 2)
+            os.close(devnull)
+        sys.stderr = open(2, "w", encoding="utf-8", closefd=False)  # noqa: SIM115
+    if sys.stdout is None:
+        read_end, write_end = os.pipe()
+        os.close(read_end)
+        if write_end != 1:
+            os.dup2(write_end, 1)
+            os.close(write_end)
+        sys.stdout = open(1, "w", encoding="utf-8", closefd=False)  # noqa: SIM115
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    _reopen_closed_streams()
     parser = build_parser()
     args = parser.parse_args(argv)
     console = Console(getattr(args, "verbose", 0) - getattr(args, "quiet", 0))
@@ -172,6 +446,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             if not args.config:
                 args.config = str(demo_file("demo.toml"))
             return command_run(args, [str(demo_file("passport-demo.jsonl"))], console)
+        if args.command == "report":
+            return command_report(args)
+        if args.command == "convert":
+            return command_convert(args, console)
+        if args.command == "synth":
+            return command_synth(args, console)
         return command_check(args)
     except ShadowError as exc:
         console.error(str(exc))

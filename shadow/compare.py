@@ -1,6 +1,8 @@
 """Compare one primary response with one candidate response and list what differs.
 
-Everything here is a pure function of its arguments: no I/O, no clock, no event loop.
+Everything here is a pure function of its arguments: no I/O, no clock, no event loop. Pointer
+patterns live in `shadow.pointers`, normalizers in `shadow.normalize`, and the canonical forms
+used to match values as multisets in `shadow.fingerprint`.
 
 Design notes, stated once:
 
@@ -9,67 +11,76 @@ Design notes, stated once:
 * The walk uses an explicit stack, so no depth raises RecursionError. Equal containers are
   skipped at C speed (`==`, then equal orjson text). A node's pointer is a linked
   `(parent, segment)` pair, turned into a string only when a difference is reported.
-* Pointer patterns compile once per rule set into a lazily built DFA (`_State` = the set of live
-  pattern positions, transitions cached; segments no pattern spells out share one transition).
-  Without patterns every node sits in the dead state and matching costs an attribute read.
-* A normalization matching a container applies to every scalar beneath it; the first matching
-  normalize entry wins; a datetime without an offset is taken to be UTC.
-* Unordered arrays are multisets of element fingerprints: orjson text with sorted keys when no
-  pattern reaches inside, else a digest that drops ignored members, applies normalizations and
-  treats nested unordered arrays as multisets. Tolerance does not apply to multiset matching.
+* Unordered arrays are multisets of element fingerprints. Tolerance does not apply to
+  multiset matching.
+* A keyed unordered array (`unordered = { "/items" = "id" }`) pairs its objects by that member,
+  so a changed element is walked like any object and reported at the primary's index; elements
+  left unpaired are matched as a multiset, then reported `missing` or `extra`.
+* Headers: names are case-insensitive. `headers = ["*"]` compares every header except the
+  volatile ones below and `ignore_headers`; a name listed explicitly is always compared in full.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import re
-from collections.abc import Hashable, Iterable
-from datetime import UTC, datetime
-from decimal import Context, Decimal
-from functools import lru_cache
-from typing import Any, TypeAlias
+from collections.abc import Iterable
+from decimal import Decimal
+from typing import Any, Self, TypeAlias
 
 import orjson
 
+from shadow.fingerprint import all_scalars, canonical_keys, fingerprint, leaf_text
 from shadow.model import CompareRules, Difference, Response
+from shadow.normalize import (
+    Norm,
+    as_decimal,
+    json_kind,
+    normalize,
+    numbers_close,
+)
+from shadow.pointers import Path, State, compile_rules, format_pointer, match_pointer
 
-__all__ = ["diff_json", "diff_responses", "match_pointer", "parse_json_body"]
+__all__ = [
+    "VOLATILE_HEADERS",
+    "diff_json",
+    "diff_responses",
+    "match_pointer",
+    "parse_json_body",
+]
 
+# Left out of `headers = ["*"]`: they differ between any two answers (or connections) without
+# saying anything about the service. Set-Cookie is compared by cookie names only; Content-Length
+# only when the body itself is not compared.
+VOLATILE_HEADERS = (
+    "date",
+    "server",
+    "x-request-id",
+    "set-cookie",
+    "content-length",
+    "connection",
+    "keep-alive",
+    "transfer-encoding",
+)
 _EXCERPT_CHARS = 120
-_LONG_DIGITS = re.compile(rb"\d{19}")
-_NUMBER_TEXT = re.compile(r"-?\d+(?:\.\d+)?(?:[eE][+-]?\d+)?")
-# Subtraction for tolerance checks runs in a private context so the caller's decimal settings
-# (and an overflow trap on absurd exponents) cannot change the answer; overflow just means "far".
-_DECIMAL = Context(prec=60)
-_PRECISIONS = {"datetime": ("", "s", "ms", "us"), "number": ("",), "case": ("",)}
-_KINDS: dict[type, str] = {
-    type(None): "null",
-    bool: "bool",
-    int: "int",
-    float: "float",
-    str: "str",
-    list: "list",
-    dict: "dict",
-}
+_INFINITY = float("inf")
+_ONLY_DIGITS = bytes(48 if 48 <= b <= 57 else 32 for b in range(256))  # digits as 0, others blank
+_DIGIT_RUN = b"0" * 19  # the shortest integer orjson may not read exactly
+_BEFORE_NUMBER = frozenset(b"[:, \t\r\n")  # what may come right before a JSON number
 
-# A node's location: None for the root, else (parent location, key or index).
-_Path: TypeAlias = "tuple[_Path, str | int] | None"
-_Norm: TypeAlias = tuple[str, str]  # (kind, precision), e.g. ("datetime", "ms")
-_Frame: TypeAlias = "tuple[_Path, Any, Any, _State, _Norm | None]"
-_Item: TypeAlias = "tuple[Any, Any, _State, _Norm | None]"  # (key or None, value, state, norm)
-_Position: TypeAlias = tuple[int, int]  # (pattern index, segments consumed)
+_Frame: TypeAlias = "tuple[Path, Any, Any, State, Norm | None]"
 
 
 # --- public API ------------------------------------------------------------------------------
 
 
 def diff_responses(primary: Response, candidate: Response, rules: CompareRules) -> list[Difference]:
-    """Every difference between two responses: status, the headers named in `rules`, body."""
+    """Every difference between two responses: status, the headers `rules` select, body."""
     out: list[Difference] = []
     if rules.compare_status and primary.status != candidate.status:
         out.append(Difference("status", "status", primary.status, candidate.status))
-    out.extend(_diff_headers(primary, candidate, rules.headers))
+    if rules.headers:
+        out.extend(_diff_headers(primary, candidate, rules))
     # Identical bytes are equal whatever they hold; most pairs stop here without parsing.
     if primary.body != candidate.body:
         out.extend(_diff_bodies(primary.body, candidate.body, rules))
@@ -78,50 +89,49 @@ def diff_responses(primary: Response, candidate: Response, rules: CompareRules) 
 
 def diff_json(primary: Any, candidate: Any, rules: CompareRules) -> list[Difference]:
     """Differences between two parsed JSON values, located by RFC 6901 pointers."""
-    machine = _compile(rules)
     out: list[Difference] = []
-    stack: list[_Frame] = [(None, primary, candidate, machine.root, None)]
+    stack: list[_Frame] = [(None, primary, candidate, compile_rules(rules).root, None)]
     while stack:
-        path, p, c, state, norm = stack.pop()
+        frame = stack.pop()
+        path, p, c, state, norm = frame
         if state.ignored or p is c:
             continue
         norm = state.norm or norm
-        kind_p, kind_c = _kind(p), _kind(c)
+        kind_p, kind_c = json_kind(p), json_kind(c)
         if kind_p != kind_c or kind_p not in ("dict", "list"):
-            found = _diff_scalars(p, c, kind_p, kind_c, norm, rules.tolerance)
+            found = _diff_scalars(p, c, kind_p, kind_c, norm, rules)
             if found is not None:
-                out.append(Difference(_pointer(path), found, p, c))
-        elif _same_text(p, c):
+                out.append(Difference(format_pointer(path), found, p, c))
             continue
-        elif kind_p == "dict":
-            stack.extend(reversed(_dict_children((path, p, c, state, norm), out)))
+        if _same_text(p, c):
+            continue
+        frame = (path, p, c, state, norm)
+        if kind_p == "dict":
+            stack.extend(reversed(_dict_children(frame, out)))
+        elif state.sorted and all_scalars(p) and all_scalars(c):
+            _diff_sorted(frame, out)
+        elif state.unordered_key is not None:
+            stack.extend(reversed(_keyed_children(frame, state.unordered_key, out)))
         elif state.unordered:
-            _diff_multiset((path, p, c, state, norm), out)
+            _diff_multiset(frame, range(len(p)), range(len(c)), out)
         else:
-            stack.extend(reversed(_list_children((path, p, c, state, norm), out)))
+            stack.extend(reversed(_list_children(frame, out)))
     return out
-
-
-def match_pointer(pattern: str, pointer: str) -> bool:
-    """Whether `pointer` is matched by `pattern` (`*` = one segment, `**` = zero or more)."""
-    state = _compile_patterns((pattern,), (), ()).root
-    for segment in _parse_pointer(pointer):
-        state = state.step(segment)
-    return state.ignored
 
 
 def parse_json_body(body: bytes) -> tuple[bool, Any]:
     """`(True, value)` when `body` is JSON text, else `(False, None)`; never raises."""
     # orjson silently turns an integer beyond 64 bits into a float, losing digits, so text with
     # a run of 19 digits (the shortest such integer) goes to the exact stdlib parser, as does
-    # text orjson refuses (nesting past 1024). NaN and Infinity are refused: they are not JSON.
-    if not _LONG_DIGITS.search(body):
+    # text orjson refuses (nesting past 1024, a number past a float's range). NaN and Infinity
+    # are refused: they are not JSON.
+    if not _has_long_integer(body):
         try:
             return True, orjson.loads(body)
         except orjson.JSONDecodeError:
             pass
     try:
-        return True, json.loads(body, parse_constant=_reject_constant)
+        return True, json.loads(body, parse_constant=_reject_constant, parse_float=_float)
     except (ValueError, RecursionError):
         return False, None
 
@@ -129,18 +139,50 @@ def parse_json_body(body: bytes) -> tuple[bool, Any]:
 # --- responses -------------------------------------------------------------------------------
 
 
-def _diff_headers(primary: Response, candidate: Response, names: Iterable[str]) -> list[Difference]:
+def _has_long_integer(body: bytes) -> bool:
+    """Whether `body` may hold an integer token of 19 digits or more."""
+    # A regex scan costs tens of ns a byte; translate and find run at C speed. Digit runs in
+    # strings (ids, hex) are told apart from numbers by the byte before the run.
+    digits = body.translate(_ONLY_DIGITS)
+    at = digits.find(_DIGIT_RUN)
+    while at != -1:
+        start, end = at, at + len(_DIGIT_RUN)  # find gives a run's first digit
+        if start > 0 and body[start - 1] == 45:  # a minus sign
+            start -= 1
+        if start == 0 or body[start - 1] in _BEFORE_NUMBER:
+            return True
+        while end < len(digits) and digits[end] == 48:
+            end += 1
+        at = digits.find(_DIGIT_RUN, end)
+    return False
+
+
+def _diff_headers(primary: Response, candidate: Response, rules: CompareRules) -> list[Difference]:
+    named = list(dict.fromkeys(name.lower() for name in rules.headers))
+    wanted = [name for name in named if name != "*"]
+    if len(wanted) < len(named):  # "*": every other header either side has, bar the volatile
+        ignored = {h.lower() for h in rules.ignore_headers}
+        skip = {*VOLATILE_HEADERS, *ignored, *wanted}
+        if compile_rules(rules).root.ignored:
+            skip.discard("content-length")  # the body is not compared, so its size is
+        seen = {k.lower() for k, _ in (*primary.headers, *candidate.headers)}
+        wanted += sorted(seen - skip)
+        if "set-cookie" in seen - ignored and "set-cookie" not in named:
+            wanted.append("set-cookie;names")
     out: list[Difference] = []
-    for wanted in dict.fromkeys(name.lower() for name in names):
-        p, c = _header_value(primary, wanted), _header_value(candidate, wanted)
+    for name in wanted:
+        p, c = _header_value(primary, name), _header_value(candidate, name)
         if p != c:
-            out.append(Difference(f"header:{wanted}", "header", p, c))
+            out.append(Difference(f"header:{name.partition(';')[0]}", "header", p, c))
     return out
 
 
 def _header_value(response: Response, wanted: str) -> str | None:
+    name, _, part = wanted.partition(";")
+    values = [value for key, value in response.headers if key.lower() == name]
+    if part == "names":  # cookie names only: their values are per-session
+        values = sorted(v.split("=", 1)[0].strip() for v in values)
     # Repeated headers are joined as RFC 9110 allows, so a changed second value still shows.
-    values = [value for key, value in response.headers if key.lower() == wanted]
     return ", ".join(values) if values else None
 
 
@@ -149,7 +191,7 @@ def _diff_bodies(primary: bytes, candidate: bytes, rules: CompareRules) -> list[
     ok_c, value_c = parse_json_body(candidate) if ok_p else (False, None)
     if ok_p and ok_c:
         return diff_json(value_p, value_c, rules)
-    if _compile(rules).root.ignored:
+    if compile_rules(rules).root.ignored:
         return []
     return [Difference("/", "body", _summarize(primary), _summarize(candidate))]
 
@@ -162,6 +204,39 @@ def _summarize(body: bytes) -> dict[str, Any]:
         "sha256": hashlib.sha256(body).hexdigest()[:16],
         "excerpt": text[:_EXCERPT_CHARS],
     }
+
+
+class HugeNumber(float):
+    """A JSON number past a float's range (`1e400`), kept as its text: as a float it would be
+    infinity, and `1e400` would equal `1e500`. Compared exactly; events write it as its text."""
+
+    __slots__ = ("text",)
+    text: str
+
+    def __new__(cls, text: str) -> Self:
+        number = super().__new__(cls, text)
+        number.text = text
+        return number
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, int | float) and not isinstance(other, bool):
+            return Decimal(self.text) == Decimal(repr(other))
+        return NotImplemented
+
+    def __ne__(self, other: object) -> bool:
+        equal = self.__eq__(other)
+        return equal if equal is NotImplemented else not equal
+
+    def __hash__(self) -> int:
+        return hash(Decimal(self.text))
+
+    def __repr__(self) -> str:
+        return self.text
+
+
+def _float(text: str) -> float:
+    value = float(text)
+    return value if value not in (_INFINITY, -_INFINITY) else HugeNumber(text)
 
 
 def _reject_constant(name: str) -> Any:
@@ -191,11 +266,13 @@ def _dict_children(frame: _Frame, out: list[Difference]) -> list[_Frame]:
         child = state.step(key)
         if key in c:
             children.append(((path, key), value, c[key], child, norm))
-        elif not child.ignored:
-            out.append(Difference(_pointer((path, key)), "missing", value, None))
+        elif not child.ignored and not (child.null_is_missing and value is None):
+            out.append(Difference(format_pointer((path, key)), "missing", value, None))
     for key, value in c.items():
-        if key not in p and not state.step(key).ignored:
-            out.append(Difference(_pointer((path, key)), "extra", None, value))
+        if key not in p:
+            child = state.step(key)
+            if not child.ignored and not (child.null_is_missing and value is None):
+                out.append(Difference(format_pointer((path, key)), "extra", None, value))
     return children
 
 
@@ -211,16 +288,57 @@ def _list_children(frame: _Frame, out: list[Difference]) -> list[_Frame]:
     return children
 
 
-def _diff_multiset(frame: _Frame, out: list[Difference]) -> None:
+def _diff_sorted(frame: _Frame, out: list[Difference]) -> None:
+    """`sorted`: two arrays of scalars are equal when their sorted sequences are."""
     path, p, c, state, norm = frame
-    keys_p, keys_c = _canonical_keys(p, c, state, norm)
+    keys_p = sorted(leaf_text(v, state.step_index(i), norm) for i, v in enumerate(p))
+    keys_c = sorted(leaf_text(v, state.step_index(i), norm) for i, v in enumerate(c))
+    if keys_p != keys_c:
+        out.append(Difference(format_pointer(path), "value", p, c))
+
+
+def _keyed_children(frame: _Frame, key: str, out: list[Difference]) -> list[_Frame]:
+    """Pair the objects of two arrays by member `key`; walk the pairs, match the rest as a bag."""
+    path, p, c, state, norm = frame
+    pool: dict[bytes, list[int]] = {}  # key fingerprint -> candidate indices, last first
+    for j in range(len(c) - 1, -1, -1):
+        fp = _memberfingerprint(c[j], key, state.step_index(j), norm)
+        if fp is not None:
+            pool.setdefault(fp, []).append(j)
+    children: list[_Frame] = []
+    left_p: list[int] = []
+    for i, element in enumerate(p):
+        fp = _memberfingerprint(element, key, state.step_index(i), norm)
+        slots = pool.get(fp) if fp is not None else None
+        if slots:
+            children.append(((path, i), element, c[slots.pop()], state.step_index(i), norm))
+        else:
+            left_p.append(i)
+    left_c = sorted(j for slots in pool.values() for j in slots)
+    left_c += [j for j in range(len(c)) if _memberfingerprint(c[j], key, state, norm) is None]
+    _diff_multiset(frame, left_p, sorted(left_c), out)
+    return children
+
+
+def _memberfingerprint(element: Any, key: str, state: State, norm: Norm | None) -> bytes | None:
+    if not isinstance(element, dict) or key not in element:
+        return None
+    return fingerprint(element[key], state.step(key), norm)
+
+
+def _diff_multiset(
+    frame: _Frame, indices_p: Iterable[int], indices_c: Iterable[int], out: list[Difference]
+) -> None:
+    path, p, c, state, norm = frame
+    indices_p, indices_c = list(indices_p), list(indices_c)
+    keys_p, keys_c = canonical_keys(p, c, indices_p, indices_c, state, norm)
     # Each key's candidate indices in descending order, so pop() matches the earliest first.
     pool: dict[bytes, list[int]] = {}
-    for index in range(len(keys_c) - 1, -1, -1):
-        pool.setdefault(keys_c[index], []).append(index)
+    for pos in range(len(indices_c) - 1, -1, -1):
+        pool.setdefault(keys_c[pos], []).append(indices_c[pos])
     missing: list[int] = []
-    for index, key in enumerate(keys_p):
-        slots = pool.get(key)
+    for pos, index in enumerate(indices_p):
+        slots = pool.get(keys_p[pos])
         if slots:
             slots.pop()
         else:
@@ -231,11 +349,11 @@ def _diff_multiset(frame: _Frame, out: list[Difference]) -> None:
 
 
 def _unmatched(
-    path: _Path, values: list[Any], indices: Iterable[int], state: _State, kind: str
+    path: Path, values: list[Any], indices: Iterable[int], state: State, kind: str
 ) -> list[Difference]:
     """`missing` or `extra` differences for the elements at `indices` that are not ignored."""
     return [
-        Difference(_pointer((path, i)), kind, *_sides(kind, values[i]))
+        Difference(format_pointer((path, i)), kind, *_sides(kind, values[i]))
         for i in indices
         if not state.step_index(i).ignored
     ]
@@ -246,311 +364,26 @@ def _sides(kind: str, value: Any) -> tuple[Any, Any]:
 
 
 def _diff_scalars(
-    p: Any, c: Any, kind_p: str, kind_c: str, norm: _Norm | None, tolerance: float
+    p: Any, c: Any, kind_p: str, kind_c: str, norm: Norm | None, rules: CompareRules
 ) -> str | None:
     """The kind of difference between two non-container values (or mismatched kinds), if any."""
+    absolute, relative = rules.tolerance, rules.relative_tolerance
+    if norm is not None and norm[0] == "volatile":
+        return None if kind_p == kind_c else "type"
     if norm is not None:
-        a, b = _normalize(p, norm), _normalize(c, norm)
+        a, b = normalize(p, norm), normalize(c, norm)
         if a is not None and b is not None:
             if a == b:
                 return None
             if isinstance(a, Decimal) and isinstance(b, Decimal):
-                return None if _decimal_close(a, b, tolerance) else "value"
+                return None if numbers_close(a, b, absolute, relative) else "value"
             return "value"
     if kind_p != kind_c:
         return "type"
     if p == c:
         return None
-    if kind_p in ("int", "float") and tolerance > 0 and abs(p - c) <= tolerance:
-        return None
+    if kind_p in ("int", "float") and (absolute > 0 or relative > 0):
+        a, b = as_decimal(p), as_decimal(c)
+        if a is not None and b is not None and numbers_close(a, b, absolute, relative):
+            return None
     return "value"
-
-
-def _kind(value: Any) -> str:
-    kind = _KINDS.get(type(value))
-    if kind is None:  # only hand-built values hold subclasses; bool is tried before int
-        bases = (bool, int, float, str, list, dict)
-        kind = next((_KINDS[t] for t in bases if isinstance(value, t)), type(value).__name__)
-    return kind
-
-
-def _pointer(path: _Path) -> str:
-    segments: list[str] = []
-    while path is not None:
-        path, segment = path
-        text = str(segment)
-        if "~" in text or "/" in text:
-            text = text.replace("~", "~0").replace("/", "~1")
-        segments.append(text)
-    segments.reverse()
-    return "/" + "/".join(segments)
-
-
-# --- normalization and canonical forms -------------------------------------------------------
-
-
-def _normalize(value: Any, norm: _Norm) -> Hashable | None:
-    """`value` as normalization `norm` sees it, or None when the normalization does not apply."""
-    kind, precision = norm
-    if kind == "datetime":
-        return _parse_instant(value, precision)
-    if kind == "number":
-        return _as_decimal(value)
-    if kind == "case" and isinstance(value, str):
-        return value.casefold()
-    return None
-
-
-def _parse_instant(value: Any, precision: str) -> datetime | None:
-    if not isinstance(value, str) or len(value) < 8 or not value[:4].isdigit():
-        return None
-    try:
-        moment = datetime.fromisoformat(value)
-        moment = moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
-    except (ValueError, OverflowError):
-        return None
-    if precision == "s":
-        return moment.replace(microsecond=0)
-    if precision == "ms":
-        return moment.replace(microsecond=moment.microsecond // 1000 * 1000)
-    return moment
-
-
-def _as_decimal(value: Any) -> Decimal | None:
-    kind = _kind(value)
-    if kind == "int":
-        return Decimal(value)
-    if kind == "float":
-        # repr is the shortest text that round-trips, so 0.1 and "0.1" come out equal.
-        return Decimal(repr(value))
-    if kind == "str" and _NUMBER_TEXT.fullmatch(value):
-        return Decimal(value)
-    return None
-
-
-def _decimal_close(a: Decimal, b: Decimal, tolerance: float) -> bool:
-    if tolerance <= 0 or not (a.is_finite() and b.is_finite()):
-        return False
-    try:
-        return _DECIMAL.abs(_DECIMAL.subtract(a, b)) <= Decimal(repr(tolerance))
-    except ArithmeticError:
-        return False
-
-
-def _canonical_keys(
-    p: list[Any], c: list[Any], state: _State, norm: _Norm | None
-) -> tuple[list[bytes], list[bytes]]:
-    """Byte forms of both arrays' elements; equal forms mean equal elements under the rules."""
-    if norm is None and not state.live:
-        # Both sides must use the same form, hence one try around both.
-        try:
-            dumps, option = orjson.dumps, orjson.OPT_SORT_KEYS
-            return [dumps(v, option=option) for v in p], [dumps(v, option=option) for v in c]
-        except orjson.JSONEncodeError:  # big ints, deep nesting, lone surrogates
-            pass
-    return (
-        [_fingerprint(v, state.step_index(i), norm) for i, v in enumerate(p)],
-        [_fingerprint(v, state.step_index(i), norm) for i, v in enumerate(c)],
-    )
-
-
-def _fingerprint(value: Any, state: _State, norm: _Norm | None) -> bytes:
-    """A digest of `value` as the rules see it, built bottom-up with an explicit stack.
-
-    Digests rather than nested tuples: comparing or hashing deep tuples recurses in C. Ignored
-    members are dropped, normalizations applied, and unordered arrays digest their sorted parts.
-    """
-    top: list[bytes] = []
-    # Open containers: (tag, key digest, digests of finished children, children still to do).
-    frames: list[tuple[bytes, bytes, list[bytes], list[_Item]]] = [
-        (b"", b"", top, [(None, value, state, norm)])
-    ]
-    while frames:
-        tag, key, parts, pending = frames[-1]
-        if not pending:
-            frames.pop()
-            if frames:
-                ordered = parts if tag == b"[" else sorted(parts)
-                frames[-1][2].append(key + _digest(tag + b"".join(ordered)))
-            continue
-        child_key, node, node_state, node_norm = pending.pop()
-        prefix = b"" if child_key is None else _digest(b"k" + _utf8(str(child_key)))
-        opened = _open(node, node_state, node_norm)
-        if opened is None:
-            parts.append(prefix + _digest(_leaf_text(node, node_state, node_norm)))
-        else:
-            frames.append((opened[0], prefix, [], opened[1]))
-    return top[0]
-
-
-def _open(node: Any, state: _State, norm: _Norm | None) -> tuple[bytes, list[_Item]] | None:
-    """The tag and children of a container that is not ignored, else None."""
-    kind = _kind(node)
-    if state.ignored or kind not in ("dict", "list"):
-        return None
-    norm = state.norm or norm
-    if kind == "dict":
-        children = [(k, v, state.step(k), norm) for k, v in node.items()]
-        return b"{", [child for child in children if not child[2].ignored]
-    items = [(None, node[i], state.step_index(i), norm) for i in range(len(node) - 1, -1, -1)]
-    return (b"(" if state.unordered else b"["), items
-
-
-def _leaf_text(node: Any, state: _State, norm: _Norm | None) -> bytes:
-    """Unambiguous bytes for a scalar: a type tag, then its (normalized) value."""
-    if state.ignored:
-        return b"x"
-    norm = state.norm or norm
-    normal = None if norm is None else _normalize(node, norm)
-    if isinstance(normal, datetime):
-        return b"t" + normal.isoformat().encode()
-    if isinstance(normal, Decimal):
-        return b"d" + _decimal_text(normal).encode()
-    if isinstance(normal, str):
-        return b"c" + _utf8(normal)
-    kind = _kind(node)
-    if kind in ("bool", "null"):
-        return b"b" + repr(node).encode()
-    if kind == "int":
-        return b"i" + hex(node).encode()  # hex: no digit limit, unlike str() of a huge int
-    if kind == "float":
-        return b"f" + (float(node) + 0.0).hex().encode()  # + 0.0 folds -0.0 into 0.0, as == does
-    return (b"s" if kind == "str" else kind.encode() + b":") + _utf8(str(node))
-
-
-def _decimal_text(number: Decimal) -> str:
-    """One spelling per numeric value: 1, 1.0 and 1e0 all give "1e0"."""
-    sign, digits, exponent = number.as_tuple()
-    if not isinstance(exponent, int):  # infinity (from an overflowing float)
-        return str(number)
-    while len(digits) > 1 and digits[-1] == 0:
-        digits, exponent = digits[:-1], exponent + 1
-    if digits == (0,):
-        return "0"
-    return f"{'-' if sign else ''}{''.join(map(str, digits))}e{exponent}"
-
-
-def _digest(data: bytes) -> bytes:
-    return hashlib.blake2b(data, digest_size=16).digest()
-
-
-def _utf8(text: str) -> bytes:
-    return text.encode("utf-8", "surrogatepass")
-
-
-# --- pointer patterns ------------------------------------------------------------------------
-
-
-def _parse_pointer(text: str) -> tuple[str, ...]:
-    """Unescaped segments of a pointer or pattern; "" and "/" are both the root."""
-    if text in ("", "/"):
-        return ()
-    body = text.removeprefix("/")
-    return tuple(s.replace("~1", "/").replace("~0", "~") for s in body.split("/"))
-
-
-class _State:
-    """One set of live pattern positions: a node of the lazily built DFA over segments."""
-
-    __slots__ = ("_machine", "_next", "_positions", "ignored", "live", "norm", "unordered")
-
-    def __init__(self, machine: _Machine, positions: frozenset[_Position]) -> None:
-        self._machine = machine
-        self._positions = positions
-        self._next: dict[str | None, _State] = {}
-        patterns, actions = machine.patterns, machine.actions
-        done = sorted(i for i, pos in positions if pos == len(patterns[i]))
-        self.ignored = any(actions[i] == "ignore" for i in done)
-        self.unordered = any(actions[i] == "unordered" for i in done)
-        norms = [machine.norms[i] for i in done if machine.norms[i] is not None]
-        self.norm: _Norm | None = norms[0] if norms else None
-        self.live = any(pos < len(patterns[i]) for i, pos in positions)
-
-    def step(self, segment: str) -> _State:
-        """The state after descending into `segment`."""
-        if not self.live:
-            return self._machine.dead
-        # Segments no pattern spells out all behave alike, which bounds the cache.
-        key = segment if segment in self._machine.literals else None
-        state = self._next.get(key)
-        if state is None:
-            state = self._next[key] = self._machine.advance(self._positions, segment)
-        return state
-
-    def step_index(self, index: int) -> _State:
-        return self.step(str(index)) if self.live else self._machine.dead
-
-
-class _Machine:
-    """The compiled patterns of one CompareRules and the DFA states built from them so far."""
-
-    def __init__(
-        self,
-        ignore: tuple[str, ...],
-        unordered: tuple[str, ...],
-        normalize: tuple[tuple[str, str], ...],
-    ) -> None:
-        entries = [(p, "ignore") for p in ignore]
-        entries += [(p, "unordered") for p in unordered]
-        entries += [(p, "normalize") for p, _ in normalize]
-        self.patterns = tuple(_parse_pointer(pattern) for pattern, _ in entries)
-        self.actions = tuple(action for _, action in entries)
-        self.norms: tuple[_Norm | None, ...] = (None,) * (len(entries) - len(normalize))
-        self.norms += tuple(_parse_norm(p, spec) for p, spec in normalize)
-        self.literals = frozenset(s for pat in self.patterns for s in pat if s not in ("*", "**"))
-        self._interned: dict[frozenset[_Position], _State] = {}
-        self.dead = self._intern(frozenset())
-        self.root = self._intern(self._closure((i, 0) for i in range(len(entries))))
-
-    def advance(self, positions: frozenset[_Position], segment: str) -> _State:
-        moved: list[_Position] = []
-        for i, pos in positions:
-            pattern = self.patterns[i]
-            if pos == len(pattern):
-                continue
-            if pattern[pos] == "**":
-                moved.append((i, pos))  # `**` swallows this segment and stays
-            elif pattern[pos] in ("*", segment):
-                moved.append((i, pos + 1))
-        return self._intern(self._closure(moved))
-
-    def _closure(self, positions: Iterable[_Position]) -> frozenset[_Position]:
-        # `**` also matches zero segments, so a position before it is also one after it.
-        result: set[_Position] = set()
-        todo = list(positions)
-        while todo:
-            i, pos = todo.pop()
-            if (i, pos) not in result:
-                result.add((i, pos))
-                if pos < len(self.patterns[i]) and self.patterns[i][pos] == "**":
-                    todo.append((i, pos + 1))
-        return frozenset(result)
-
-    def _intern(self, positions: frozenset[_Position]) -> _State:
-        state = self._interned.get(positions)
-        if state is None:
-            state = self._interned[positions] = _State(self, positions)
-        return state
-
-
-def _parse_norm(pattern: str, spec: str) -> _Norm:
-    kind, _, precision = spec.partition(":")
-    if precision not in _PRECISIONS.get(kind, ()):
-        raise ValueError(
-            f"normalize {pattern!r}: unknown kind {spec!r}; "
-            "expected datetime, datetime:s, datetime:ms, datetime:us, number or case"
-        )
-    return kind, precision
-
-
-def _compile(rules: CompareRules) -> _Machine:
-    return _compile_patterns(rules.ignore, rules.unordered, rules.normalize)
-
-
-@lru_cache(maxsize=256)
-def _compile_patterns(
-    ignore: tuple[str, ...], unordered: tuple[str, ...], normalize: tuple[tuple[str, str], ...]
-) -> _Machine:
-    # Keyed on the patterns alone, so rules differing only in headers, status or tolerance
-    # share one machine (and its cached states).
-    return _Machine(ignore, unordered, normalize)

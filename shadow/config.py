@@ -19,11 +19,21 @@ from urllib.parse import urlsplit
 
 from dotenv import dotenv_values
 
+from shadow.config_rules import (
+    NoiseConfig,
+    Thresholds,
+    parse_noise,
+    parse_rules,
+    parse_thresholds,
+)
 from shadow.errors import ConfigError
 from shadow.model import CompareRules
+from shadow.pacing import RateSpec, parse_rate
+from shadow.redact import RedactConfig, parse_redact
+from shadow.synth_config import SynthConfig, parse_synth
 
 TARGET_NAMES = ("primary", "candidate", "secondary")
-NORMALIZERS = ("datetime", "datetime:s", "datetime:ms", "datetime:us", "number", "case")
+JWT_ALGORITHMS = ("HS256", "HS384", "HS512", "RS256", "RS384", "RS512")
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,6 +57,10 @@ class TargetConfig:
     headers: tuple[tuple[str, str], ...] = ()
     health: Health = field(default_factory=Health)
     shutdown_grace_s: float = 5.0
+    restart: str = "no"  # no | on-failure
+    max_restarts: int = 3
+    restart_backoff_s: float = 1.0  # doubled after each restart
+    warmup_s: float = 0.0  # exchanges this long after server_ready are kept out of the verdict
 
     @property
     def managed(self) -> bool:
@@ -85,11 +99,16 @@ class ReplayConfig:
     concurrency: int = 16
     timeout_s: float = 10.0
     rate: float = 0.0
+    ramp: RateSpec | None = None
     lane: LaneRule = field(default_factory=LaneRule)
     host_header: str = "target"  # target | preserve
     methods: tuple[str, ...] = ()  # empty: all methods
     max_body_bytes: int = 64 << 20
     max_record_bytes: int = 16 << 20
+    recorded_auth: str = "keep"  # keep | drop | replace: credentials captured in the log
+    progress_interval_s: float = 10.0  # 0: no progress events
+    behind_warning_s: float = 5.0  # lag behind the schedule that makes a behind_schedule event
+    unresponsive_after: int = 5  # timeouts in a row on a target before server_unresponsive
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,16 +132,10 @@ class AuthProfile:
     scheme: str = ""
     algorithm: str = "HS256"
     secret_env: str = ""
-    key_file: str = ""
+    key_file: str = ""  # absolute: resolved against the config file's folder
+    key_id: str = ""  # the JWT header's `kid`, when the verifier picks keys by id
     claims: Mapping[str, Any] = field(default_factory=dict)
     ttl_s: float = 3600.0
-
-
-@dataclass(frozen=True, slots=True)
-class Thresholds:
-    mismatch_rate: float = 0.0
-    error_rate: float = 0.0
-    input_errors: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,6 +149,9 @@ class Config:
     thresholds: Thresholds = field(default_factory=Thresholds)
     secrets: Mapping[str, str] = field(default_factory=dict)
     run_dir: str | None = None
+    synth: SynthConfig | None = None
+    noise: NoiseConfig = field(default_factory=NoiseConfig)
+    redact: RedactConfig = field(default_factory=RedactConfig)
 
     def lookup_secret(self, var: str) -> str | None:
         """An env var for auth: the process environment first, then the config's env_file."""
@@ -252,7 +268,7 @@ def parse(data: dict[str, Any], source: str, base: Path) -> Config:
             raise targets_table.fail(name, "unknown target (use primary, candidate, secondary)")
         targets[name] = _target(targets_table.table(name), name, base)
     auth_table = root.table("auth")
-    auth = {name: _auth(auth_table.table(name), name) for name in list(auth_table.data)}
+    auth = {name: _auth(auth_table.table(name), name, base) for name in list(auth_table.data)}
     compare_table = root.table("compare")
     endpoints = tuple(
         _endpoint(_Table(source, f"compare.endpoint[{i}]", item), auth)
@@ -262,12 +278,15 @@ def parse(data: dict[str, Any], source: str, base: Path) -> Config:
         source=source,
         targets=targets,
         replay=_replay(root.table("replay")),
-        compare=_rules(compare_table),
+        compare=parse_rules(compare_table),
         endpoints=endpoints,
         auth=auth,
-        thresholds=_thresholds(root.table("thresholds")),
+        thresholds=parse_thresholds(root.table("thresholds")),
+        noise=parse_noise(root.table("noise")),
+        redact=parse_redact(root.table("redact")),
         secrets=secrets,
         run_dir=str(base / run_dir) if run_dir else None,
+        synth=parse_synth(root.table("synth"), auth) if "synth" in data else None,
     )
     compare_table.done()
     root.done()
@@ -318,11 +337,17 @@ def _target(t: _Table, name: str, base: Path) -> TargetConfig:
             interval_s=health.number("interval_s", 0.2),
         ),
         shutdown_grace_s=t.number("shutdown_grace_s", 5.0),
+        restart=t.text("restart", "no", choices=("no", "on-failure")),
+        max_restarts=t.integer("max_restarts", 3),
+        restart_backoff_s=t.number("restart_backoff_s", 1.0),
+        warmup_s=t.number("warmup_s", 0.0),
     )
     health.done()
     t.done()
     if not command and urlsplit(url).port == 0:
         raise t.fail("url", "port 0 (pick a free port) needs a command to start the server")
+    if not command and target.restart != "no":
+        raise t.fail("restart", "only a managed target (one with a command) can be restarted")
     return target
 
 
@@ -347,49 +372,34 @@ def _replay(t: _Table) -> ReplayConfig:
         concurrency=t.integer("concurrency", 16, minimum=1),
         timeout_s=t.number("timeout_s", 10.0),
         rate=t.number("rate", 0.0),
+        ramp=_ramp(t),
         lane=lane_rule,
         host_header=t.text("host_header", "target", choices=("target", "preserve")),
         methods=tuple(m.upper() for m in t.strings("methods")),
         max_body_bytes=t.integer("max_body_bytes", 64 << 20, minimum=1),
         max_record_bytes=t.integer("max_record_bytes", 16 << 20, minimum=64),
+        recorded_auth=t.text("recorded_auth", "keep", choices=("keep", "drop", "replace")),
+        progress_interval_s=t.number("progress_interval_s", 10.0),
+        behind_warning_s=t.number("behind_warning_s", 5.0),
+        unresponsive_after=t.integer("unresponsive_after", 5, minimum=1),
     )
     t.done()
+    if replay.ramp is not None and replay.rate:
+        raise t.fail("ramp", "set rate or ramp, not both")
     return replay
 
 
-def _rules(t: _Table) -> CompareRules:
-    normalize = t.str_map("normalize")
-    for pattern, kind in normalize.items():
-        if kind not in NORMALIZERS:
-            raise ConfigError(
-                t.source,
-                f"{t.key('normalize')}.{pattern}",
-                f"unknown normalizer {kind!r} (use one of {', '.join(NORMALIZERS)})",
-            )
-    patterns = [*t.strings("ignore"), *t.strings("unordered"), *normalize]
-    for pattern in patterns:
-        if not pattern.startswith("/"):
-            raise t.fail("ignore", f"pointer pattern {pattern!r} must start with '/'")
-    return CompareRules(
-        ignore=t.strings("ignore"),
-        unordered=t.strings("unordered"),
-        normalize=tuple(normalize.items()),
-        headers=tuple(h.lower() for h in t.strings("headers")),
-        compare_status=t.flag("status", True),
-        tolerance=t.number("tolerance", 0.0),
-    )
-
-
-def merge_rules(base: CompareRules, extra: CompareRules) -> CompareRules:
-    """An endpoint's rules: the global lists plus its own; its scalars where it sets them."""
-    return CompareRules(
-        ignore=base.ignore + extra.ignore,
-        unordered=base.unordered + extra.unordered,
-        normalize=base.normalize + extra.normalize,
-        headers=tuple(dict.fromkeys(base.headers + extra.headers)),
-        compare_status=base.compare_status and extra.compare_status,
-        tolerance=max(base.tolerance, extra.tolerance),
-    )
+def _ramp(t: _Table) -> RateSpec | None:
+    text = t.text("ramp")
+    if not text:
+        return None
+    try:
+        spec = parse_rate(text)
+    except ValueError as exc:
+        raise t.fail("ramp", str(exc)) from None
+    if spec.ramp_s == 0:
+        raise t.fail("ramp", f"{text!r} is not a ramp: use FROM:TO:DURATION such as 10:200:5m")
+    return spec
 
 
 def route_regex(route: str) -> re.Pattern[str]:
@@ -419,14 +429,14 @@ def _endpoint(t: _Table, auth: Mapping[str, AuthProfile]) -> EndpointRule:
         method=method,
         route=route,
         regex=route_regex(route),
-        rules=_rules(t),
+        rules=parse_rules(t),
         auth=profile,
     )
     t.done()
     return rule
 
 
-def _auth(t: _Table, name: str) -> AuthProfile:
+def _auth(t: _Table, name: str, base: Path) -> AuthProfile:
     kind = t.text("type", choices=("jwt", "header"))
     if not kind:
         raise t.fail("type", 'missing (use "jwt" or "header")')
@@ -436,28 +446,19 @@ def _auth(t: _Table, name: str) -> AuthProfile:
         header=t.text("header", "Authorization"),
         value_env=t.text("value_env"),
         scheme=t.text("scheme", "Bearer" if kind == "jwt" else ""),
-        algorithm=t.text("algorithm", "HS256", choices=("HS256", "HS384", "HS512", "RS256")),
+        algorithm=t.text("algorithm", "HS256", choices=JWT_ALGORITHMS),
         secret_env=t.text("secret_env"),
-        key_file=t.text("key_file"),
+        key_file=str(base / t.text("key_file")) if t.text("key_file") else "",
+        key_id=t.text("key_id"),
         claims=dict(t.get("claims", (dict,), {}, "a table")),
         ttl_s=t.number("ttl_s", 3600.0, minimum=1.0),
     )
     if kind == "header" and not profile.value_env:
         raise t.fail("value_env", "missing (the env var holding the header's value)")
     if kind == "jwt" and not (profile.secret_env or profile.key_file):
-        raise t.fail("secret_env", "missing (the env var holding the signing secret)")
+        raise t.fail("secret_env", "missing (the env var holding the secret or PEM key)")
     t.done()
     return profile
-
-
-def _thresholds(t: _Table) -> Thresholds:
-    thresholds = Thresholds(
-        mismatch_rate=t.number("mismatch_rate", 0.0),
-        error_rate=t.number("error_rate", 0.0),
-        input_errors=t.integer("input_errors", 0),
-    )
-    t.done()
-    return thresholds
 
 
 def attach_config(urls: Mapping[str, str | None], source: str = "command line") -> Config:

@@ -5,6 +5,7 @@
     ├── ConfigError                  2  bad config file or key (names the file and key)
     ├── InputError                   2  a log that cannot be opened or is of no known format
     ├── PortInUseError               2  a managed target's port is taken before it starts
+    ├── OutputError                  2  the events output or the run dir cannot be written
     └── TargetError                  3  a managed server failed to start or died
         ├── ServerStartError            never answered its health check, or exited while starting
         └── ServerExitedError           exited during the run
@@ -47,6 +48,10 @@ class InputError(ShadowError):
 
 
 class PortInUseError(ShadowError):
+    exit_code = 2
+
+
+class OutputError(ShadowError):
     exit_code = 2
 
 

@@ -16,6 +16,8 @@ import orjson
 Headers = tuple[tuple[str, str], ...]
 
 SIDES = ("primary", "candidate")
+# The outcome key of the primary's second answer when calibrating without a secondary.
+REPEAT = "repeat"
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,7 +136,10 @@ class CompareRules:
     """How one endpoint's responses are compared (SPEC §6 `[compare]`).
 
     Pointer patterns use `*` for one segment and `**` for any number of segments.
-    `normalize` maps a pattern to one of: datetime, number, case.
+    `normalize` maps a pattern to a normalizer (shadow.normalize.NORMALIZERS); `unordered_keys`
+    maps a pattern to the member that pairs up the objects of an unordered array. `headers`
+    names headers to compare (`*`: all but the volatile ones and `ignore_headers`). Numbers are
+    equal within `tolerance` (absolute) or `relative_tolerance` (of the larger magnitude).
     """
 
     ignore: tuple[str, ...] = ()
@@ -143,6 +148,9 @@ class CompareRules:
     headers: tuple[str, ...] = ()
     compare_status: bool = True
     tolerance: float = 0.0
+    unordered_keys: tuple[tuple[str, str], ...] = ()
+    ignore_headers: tuple[str, ...] = ()
+    relative_tolerance: float = 0.0
 
 
 @dataclass(slots=True)
@@ -155,6 +163,13 @@ class Exchange:
     rules: CompareRules
     outcomes: dict[str, Outcome]
     diffs: list[Difference] = field(default_factory=list)
+    noise: list[Difference] = field(default_factory=list)  # differences suppressed as noise
 
     def failed_sides(self) -> list[str]:
-        return [side for side, outcome in self.outcomes.items() if isinstance(outcome, Failure)]
+        # Only the two compared sides count: a calibration answer that fails costs a noise
+        # sample, not the exchange.
+        return [
+            side
+            for side, outcome in self.outcomes.items()
+            if side in SIDES and isinstance(outcome, Failure)
+        ]

@@ -19,7 +19,7 @@ import re
 import time
 from collections import deque
 from collections.abc import AsyncIterator, Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from urllib.parse import quote
 
 import aiohttp
@@ -27,7 +27,8 @@ from multidict import CIMultiDict
 from yarl import URL
 
 from shadow.config import ReplayConfig, TargetConfig
-from shadow.model import CompareRules, Exchange, Failure, Outcome, Record, Response
+from shadow.model import REPEAT, CompareRules, Exchange, Failure, Outcome, Record, Response
+from shadow.partition import lane_of
 
 # Headers that describe one hop or one encoding of the body; aiohttp sets its own.
 _HOP_BY_HOP = frozenset(
@@ -55,6 +56,10 @@ class Prepared:
     rules: CompareRules
     headers: tuple[tuple[str, str], ...]  # auth headers to add (already minted)
     failure: Failure | None = None  # the record cannot be sent (its auth cannot be built)
+    down: Mapping[str, Failure] = field(default_factory=dict)  # targets not to send to now
+    drop: frozenset[str] = frozenset()  # recorded headers (lowercase) not to send
+    # Noise calibration: the target asked again once the others have answered (shadow.noise).
+    reference: str | None = None
 
 
 class Replayer:
@@ -120,13 +125,8 @@ class Replayer:
             await asyncio.gather(*workers, return_exceptions=True)
 
     def lane_of(self, record: Record) -> str | None:
-        rule = self._settings.lane
-        if rule.source == "header":
-            return record.header(rule.header)
-        if rule.source == "path" and self._lane_regex is not None:
-            match = self._lane_regex.search(record.path)
-            return match.group(match.lastindex or 0) if match else None
-        return record.lane
+        # The same key partitions records into shards (shadow.partition): a lane never splits.
+        return lane_of(record, self._settings.lane, self._lane_regex)
 
     async def _one(self, seq: int, record: Record, intended: float | None) -> None:
         prepared = self._prepare(record)
@@ -134,24 +134,53 @@ class Replayer:
             outcomes: dict[str, Outcome] = dict.fromkeys(self._targets, prepared.failure)
         else:
             self.in_flight += 1
+            targets = self._concurrent(prepared)
             try:
                 results = await asyncio.gather(
                     *(
-                        self._send(name, record, prepared.headers, intended)
-                        for name in self._targets
+                        _given(prepared.down[name])
+                        if name in prepared.down
+                        else self._send(name, record, prepared.headers, intended, prepared.drop)
+                        for name in targets
                     )
                 )
             finally:
                 self.in_flight -= 1
-            outcomes = dict(zip(self._targets, results, strict=True))
+            outcomes = dict(zip(targets, results, strict=True))
+            if prepared.reference is not None:
+                await self._ask_again(record, prepared, outcomes)
         self.pending.pop(seq, None)
         self._finish(Exchange(seq, record, prepared.endpoint, prepared.rules, outcomes))
 
+    def _concurrent(self, prepared: Prepared) -> list[str]:
+        """The targets sent a record at once: a secondary only ever answers as a reference."""
+        return [name for name in self._targets if name != "secondary"]
+
+    async def _ask_again(
+        self, record: Record, prepared: Prepared, outcomes: dict[str, Outcome]
+    ) -> None:
+        """The reference answer, asked after the primary answered so clock fields move on."""
+        target = prepared.reference
+        assert target is not None
+        key = "secondary" if target == "secondary" else REPEAT
+        if target in prepared.down:
+            outcomes[key] = prepared.down[target]
+            return
+        self.in_flight += 1
+        try:
+            outcomes[key] = await self._send(target, record, prepared.headers, None, prepared.drop)
+        finally:
+            self.in_flight -= 1
+
     def request_headers(
-        self, target: str, record: Record, extra: tuple[tuple[str, str], ...]
+        self,
+        target: str,
+        record: Record,
+        extra: tuple[tuple[str, str], ...],
+        drop: frozenset[str] = frozenset(),
     ) -> CIMultiDict[str]:
         headers: CIMultiDict[str] = CIMultiDict()
-        replaced = {name.lower() for name, _ in extra}
+        replaced = {name.lower() for name, _ in extra} | drop
         for name, value in record.headers:
             lower = name.lower()
             if lower in _HOP_BY_HOP or lower in replaced:
@@ -173,9 +202,10 @@ class Replayer:
         record: Record,
         extra: tuple[tuple[str, str], ...],
         intended: float | None,
+        drop: frozenset[str] = frozenset(),
     ) -> Outcome:
         url = URL(self._bases[target] + quote(record.path, safe=_SAFE_URL_CHARS), encoded=True)
-        headers = self.request_headers(target, record, extra)
+        headers = self.request_headers(target, record, extra, drop)
         started = time.perf_counter()
         # Latency counts from the intended start when pacing, so a slow server cannot hide
         # its slowness by delaying the requests that follow (no coordinated omission).
@@ -201,6 +231,10 @@ class Replayer:
         limit = self._settings.max_body_bytes
         if resp.content_length is not None and resp.content_length > limit:
             return Failure("too_large", f"body of {resp.content_length} bytes over {limit}")
+        if resp.content_length is not None and "Content-Encoding" not in resp.headers:
+            # The parser stops at Content-Length, so the body cannot grow past it: one read
+            # (the chunked loop below costs a few percent of a replay's CPU).
+            return await resp.read()
         chunks: list[bytes] = []
         size = 0
         async for chunk in resp.content.iter_chunked(1 << 16):
@@ -209,6 +243,10 @@ class Replayer:
                 return Failure("too_large", f"body over {limit} bytes")
             chunks.append(chunk)
         return b"".join(chunks)
+
+
+async def _given(outcome: Outcome) -> Outcome:
+    return outcome
 
 
 def failure_of(exc: BaseException, timeout_s: float, latency_ms: float) -> Failure:

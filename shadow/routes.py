@@ -3,22 +3,28 @@
 An endpoint's name comes from, in order: the record's `name`, the first configured
 `[[compare.endpoint]]` whose method and route match, or a template inferred from the path
 (`GET /internal/score/v2/{int}/{hex}`), so that counts group by endpoint, not by URL.
+The rules are the global ones plus those of every matching block, in file order, so a block
+added later for the same route (such as a learned noise rule) adds to the earlier ones.
 """
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 
-from shadow.config import Config, EndpointRule, merge_rules
+from shadow.config import Config, EndpointRule
+from shadow.config_rules import merge_rules
 from shadow.model import CompareRules, Record
 
 _UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
 _HEX = re.compile(r"(?:0x[0-9a-fA-F]+|[0-9a-fA-F]{16,})")
 _INT = re.compile(r"-?[0-9]+")
-_TOKEN = re.compile(r"[A-Za-z0-9_\-.~%]{24,}")
+_TOKEN = re.compile(r"[A-Za-z0-9_\-.~%+=]{24,}")
+_MAX_CACHED = 4096
 
 
+@functools.lru_cache(maxsize=8192)
 def infer_template(path: str) -> str:
     """`/score/3/0xabc?x=1` -> `/score/{int}/{hex}`: variable segments replaced, query dropped."""
     segments = path.split("?", 1)[0].split("/")
@@ -41,24 +47,44 @@ def _segment_kind(segment: str) -> str:
 
 @dataclass(frozen=True, slots=True)
 class Route:
+    """Where a record belongs: its endpoint name, rules, auth, and a method + route for it."""
+
     endpoint: str
     rules: CompareRules
     auth: str | None
+    method: str = "*"
+    template: str = ""  # the configured route, else the inferred template
 
 
 class Router:
     def __init__(self, config: Config) -> None:
         self._global = config.compare
-        self._endpoints: list[tuple[EndpointRule, Route]] = [
-            (rule, Route(rule.name, merge_rules(config.compare, rule.rules), rule.auth))
-            for rule in config.endpoints
-        ]
+        self._endpoints = config.endpoints
+        # Rules merged per combination of matching blocks: few combinations, many records.
+        self._merged: dict[tuple[int, ...], CompareRules] = {}
 
     def route(self, record: Record) -> Route:
-        for rule, route in self._endpoints:
-            if rule.method in ("*", record.method) and rule.regex.fullmatch(record.path):
-                if record.name:
-                    return Route(record.name, route.rules, route.auth)
-                return route
-        name = record.name or f"{record.method} {infer_template(record.path)}"
-        return Route(name, self._global, None)
+        matches = tuple(
+            i
+            for i, rule in enumerate(self._endpoints)
+            if rule.method in ("*", record.method) and rule.regex.fullmatch(record.path)
+        )
+        if not matches:
+            template = infer_template(record.path)
+            name = record.name or f"{record.method} {template}"
+            return Route(name, self._global, None, record.method, template)
+        first: EndpointRule = self._endpoints[matches[0]]
+        auth = next((a for i in matches if (a := self._endpoints[i].auth)), None)
+        name = record.name or first.name
+        method = record.method if first.method == "*" else first.method
+        return Route(name, self._rules(matches), auth, method, first.route)
+
+    def _rules(self, matches: tuple[int, ...]) -> CompareRules:
+        rules = self._merged.get(matches)
+        if rules is None:
+            rules = self._global
+            for i in matches:
+                rules = merge_rules(rules, self._endpoints[i].rules)
+            if len(self._merged) < _MAX_CACHED:
+                self._merged[matches] = rules
+        return rules

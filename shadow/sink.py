@@ -5,7 +5,8 @@ straight to bytes and written with one call. Every line starts with `event`, `ts
 milliseconds, `Z`) and `run_id`, in that order, which keeps `head` and `grep` output readable.
 A reader that goes away (`shadow run | head -1`) is not an error: the sink notes it, stops
 writing, points fd 1 at /dev/null so the interpreter's final flush stays quiet, and tells the
-app through `on_closed`, which ends the run as if interrupted.
+app through `on_closed`, which ends the run as if interrupted. Any other write failure (a full
+disk) ends the run the same way, and is kept in `write_error` for the app to report.
 """
 
 from __future__ import annotations
@@ -23,6 +24,9 @@ import orjson
 import structlog
 
 from shadow.model import Exchange, Failure, Response
+from shadow.progress import Behind, Sample, Usage
+from shadow.redact import Redactor
+from shadow.reproduce import curl_command
 
 SCHEMA_VERSION = 1
 
@@ -99,6 +103,7 @@ class Sink:
         self._stream = stream if stream is not None else sys.stdout.buffer
         self._on_closed = on_closed
         self.closed = False
+        self.write_error: OSError | None = None  # why events could not be written, if so
         self.counts: dict[str, int] = {}
         self._log = structlog.wrap_logger(
             _Writer(self._stream),
@@ -113,10 +118,24 @@ class Sink:
         try:
             self._log.info(event, **fields)
         except OSError as exc:
-            if isinstance(exc, BrokenPipeError) or exc.errno in (errno.EPIPE, errno.EBADF):
-                self._reader_gone()
-            else:
-                raise
+            # A reader that went away is how `| head` ends; any other failure (a full disk,
+            # an I/O error) loses events: the app reports it and fails the run.
+            if not (isinstance(exc, BrokenPipeError) or exc.errno in (errno.EPIPE, errno.EBADF)):
+                self.write_error = exc
+            self._reader_gone()
+
+    def forward(self, lines: bytes) -> None:
+        """Write events another shadow process already rendered (a `--workers` child's),
+        as they are: whole lines, one write."""
+        if self.closed or not lines:
+            return
+        try:
+            self._stream.write(lines)
+            self._stream.flush()
+        except OSError as exc:
+            if not (isinstance(exc, BrokenPipeError) or exc.errno in (errno.EPIPE, errno.EBADF)):
+                self.write_error = exc
+            self._reader_gone()
 
     def _reader_gone(self) -> None:
         self.closed = True
@@ -142,14 +161,27 @@ class Sink:
             log_tail=log_tail,
         )
 
-    def exchange(self, exchange: Exchange, outcome: str, redact: frozenset[str]) -> None:
-        """A `mismatch`, `match` or `error` event for a finished exchange."""
+    def exchange(
+        self,
+        exchange: Exchange,
+        outcome: str,
+        redact: frozenset[str] | Redactor,
+        show_noise: bool = False,
+        auth_header: str | None = None,
+    ) -> None:
+        """A `mismatch`, `match` or `error` event for a finished exchange.
+
+        Mismatches and errors carry a `curl` command; with `show_noise` (`--emit all`) the
+        differences suppressed as noise are listed too, each marked `"suppressed": "noise"`.
+        """
         record = exchange.record
+        redactor = redact if isinstance(redact, Redactor) else Redactor(redact)
+        request = redactor.request(record)
         fields: dict[str, Any] = {
             "seq": exchange.seq,
             "id": record.id,
             "endpoint": exchange.endpoint,
-            "request": record.to_dict(redact),
+            "request": request,
         }
         fields["status"] = {
             side: o.status if isinstance(o, Response) else None
@@ -169,15 +201,31 @@ class Sink:
                 for side, o in exchange.outcomes.items()
                 if isinstance(o, Failure)
             )
+            fields["curl"] = curl_command(request, auth_header)
             self.emit("error", **fields)
-        elif outcome == "mismatch":
-            fields["diffs"] = [d.to_dict() for d in exchange.diffs]
+            return
+        noise = [{**redactor.diff(d), "suppressed": "noise"} for d in exchange.noise]
+        noise = noise if show_noise else []
+        if outcome == "mismatch":
+            fields["diffs"] = [redactor.diff(d) for d in exchange.diffs] + noise
+            fields["curl"] = curl_command(request, auth_header)
             self.emit("mismatch", **fields)
+        elif noise:
+            self.emit("match", **fields, suppressed="noise", diffs=noise)
         else:
             self.emit("match", **fields)
 
-    def unfinished(self, seq: int, request: dict[str, Any], endpoint: str, reason: str) -> None:
-        """An `error` for a record admitted but never finished: the run was cut short."""
+    def unfinished(
+        self,
+        seq: int,
+        request: dict[str, Any],
+        endpoint: str,
+        reason: str,
+        auth_header: str | None = None,
+        side: str = "both",
+    ) -> None:
+        """An `error` for a record admitted but never finished: the run was cut short
+        (`side`: the target whose death cut it short, else `both`)."""
         self.emit(
             "error",
             seq=seq,
@@ -186,13 +234,56 @@ class Sink:
             request=request,
             status={},
             latency_ms={},
-            side="both",
+            side=side,
             error="cancelled",
             message=reason,
+            curl=curl_command(request, auth_header),
         )
 
     def input_error(self, source: str, line: int, message: str) -> None:
         self.emit("input_error", source=source, line=line, message=message)
+
+    def progress(self, sample: Sample) -> None:
+        self.emit(
+            "progress",
+            elapsed_s=round(sample.elapsed_s, 3),
+            sent=sample.sent,
+            **sample.counts,
+            rate=round(sample.rate, 2),
+            target_rate=_round_opt(sample.target_rate, 2),
+            backlog=sample.backlog,
+            lag_s=round(sample.lag_s, 3),
+            in_flight=sample.in_flight,
+            latency_ms=sample.latency_ms,
+            servers={name: _usage(u) for name, u in sample.servers.items()},
+            shadow=_usage(sample.shadow),
+        )
+
+    def behind_schedule(self, behind: Behind, warning_s: float) -> None:
+        self.emit(
+            "behind_schedule",
+            lag_s=round(behind.lag_s, 3),
+            warning_s=warning_s,
+            backlog=behind.backlog,
+            target_rate=_round_opt(behind.target_rate, 2),
+            in_flight=behind.in_flight,
+        )
+
+    def server_unresponsive(self, target: str, timeouts: int, timeout_s: float) -> None:
+        self.emit("server_unresponsive", target=target, timeouts=timeouts, timeout_s=timeout_s)
+
+
+def _usage(usage: Usage) -> dict[str, Any]:
+    return {
+        "pid": usage.pid,
+        "processes": usage.processes,
+        "rss_mb": round(usage.rss_bytes / (1 << 20), 1),
+        "cpu_percent": usage.cpu_percent,
+    }
+
+
+def _round_opt(value: float | None, digits: int) -> float | None:
+    return None if value is None else round(value, digits)
 
 
 def round_ms(value: float) -> float:
@@ -204,7 +295,12 @@ class Console:
 
     def __init__(self, verbosity: int = 0, stream: IO[str] | None = None) -> None:
         self.verbosity = verbosity
-        self.stream = stream if stream is not None else sys.stderr
+        self._stream = stream
+
+    @property
+    def stream(self) -> IO[str]:
+        # sys.stderr looked up each time: the live view swaps in a proxy that prints above it
+        return self._stream if self._stream is not None else sys.stderr
 
     def _say(self, level: str, message: str) -> None:
         # stderr gone too: nothing left to tell

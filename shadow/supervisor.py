@@ -14,6 +14,8 @@ Why it is built this way:
   synchronously; and an `atexit` hook KILLs any group still registered if the loop dies.
 - A member of a group whose parent has exited may linger as a zombie when PID 1 does not reap;
   a zombie holds no resources, so "gone" means "absent or a zombie" throughout.
+- With `restart = "on-failure"`, a server that dies mid-run is started again (restarts.py)
+  and the run goes on; only when `max_restarts` is used up does its death end the run.
 """
 
 from __future__ import annotations
@@ -21,11 +23,9 @@ from __future__ import annotations
 import asyncio
 import atexit
 import contextlib
-import errno
 import fnmatch
 import os
 import signal
-import socket
 import subprocess
 from collections.abc import Callable, Coroutine, Iterable, Mapping
 from pathlib import Path
@@ -33,14 +33,20 @@ from types import TracebackType
 from typing import Any, Protocol, Self
 
 import aiohttp
-import psutil  # no stubs in the dev dependencies
 
 from shadow.config import TargetConfig
-from shadow.errors import PortInUseError, ServerExitedError, ServerStartError
+from shadow.errors import OutputError, PortInUseError, ServerExitedError, ServerStartError
+from shadow.procgroup import (
+    free_port,
+    group_members,
+    port_taken,
+    signal_group,
+    wait_group_gone,
+)
+from shadow.restarts import Restarts
 
 TAIL_BYTES = 64 * 1024
 PROBE_TIMEOUT_S = 2.0  # one health request; the overall deadline is Health.timeout_s
-GROUP_POLL_S = 0.02
 KILL_WAIT_S = 1.0  # after SIGKILL, how long to wait for the kernel to finish the group off
 
 # Process groups started and not yet torn down; the atexit hook's list.
@@ -50,7 +56,7 @@ _live_groups: set[int] = set()
 @atexit.register
 def _kill_leftover_groups() -> None:
     for pgid in list(_live_groups):
-        _signal_group(pgid, signal.SIGKILL)
+        signal_group(pgid, signal.SIGKILL)
     _live_groups.clear()
 
 
@@ -93,8 +99,8 @@ class ManagedServer:
         """Pick a free port for port 0, else fail with PortInUseError if the port is taken."""
         target = self.target
         if target.port == 0:
-            self.target = target.with_port(_free_port(target.host))
-        elif _port_taken(target.host, target.port):
+            self.target = target.with_port(free_port(target.host))
+        elif port_taken(target.host, target.port):
             raise PortInUseError(
                 f"targets.{target.name}: port {target.port} on {target.host} is already in use "
                 "(stop whatever listens there, or use port 0 and {port} in the command)"
@@ -184,7 +190,29 @@ class ManagedServer:
 
     def group_pids(self) -> list[int]:
         """The live (non-zombie) pids of this server's process group."""
-        return [] if self.pid is None else _group_members(self.pid)
+        return [] if self.pid is None else group_members(self.pid)
+
+    async def restart(self, session: aiohttp.ClientSession) -> float:
+        """After an exit: KILL what is left of the old group, start again, wait until ready."""
+        if self._proc is not None:
+            old = self._proc.pid
+            signal_group(old, signal.SIGKILL)
+            await self._proc.wait()
+            await wait_group_gone(old, asyncio.get_running_loop().time() + KILL_WAIT_S)
+            _live_groups.discard(old)
+            if self._watcher is not None:
+                await asyncio.gather(self._watcher, return_exceptions=True)
+        self._proc, self.returncode, self._watcher, self._teardown = None, None, None, None
+        self._stopping = False
+        self.exited = asyncio.Event()
+        # Shielded: a cancelled restart must not leave a spawned process that stop() misses.
+        spawn = asyncio.ensure_future(self.start())
+        try:
+            await asyncio.shield(spawn)
+        except asyncio.CancelledError:
+            await asyncio.gather(spawn, return_exceptions=True)
+            raise
+        return await self.wait_ready(session)
 
     async def _watch(self, proc: asyncio.subprocess.Process) -> None:
         returncode = await proc.wait()
@@ -200,13 +228,13 @@ class ManagedServer:
         proc, pgid = self._proc, self._proc.pid
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.target.shutdown_grace_s
-        if _signal_group(pgid, signal.SIGTERM):
+        if signal_group(pgid, signal.SIGTERM):
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(proc.wait(), timeout=max(0.0, deadline - loop.time()))
-            await _wait_group_gone(pgid, deadline)
-        _signal_group(pgid, signal.SIGKILL)
+            await wait_group_gone(pgid, deadline)
+        signal_group(pgid, signal.SIGKILL)
         await proc.wait()
-        await _wait_group_gone(pgid, loop.time() + KILL_WAIT_S)
+        await wait_group_gone(pgid, loop.time() + KILL_WAIT_S)
         _live_groups.discard(pgid)
         # The watcher reports server_exited; let it do so before stop() returns.
         with contextlib.suppress(Exception):
@@ -214,7 +242,7 @@ class ManagedServer:
 
     def _kill_now(self) -> None:
         if self.pid is not None:
-            _signal_group(self.pid, signal.SIGKILL)
+            signal_group(self.pid, signal.SIGKILL)
             _live_groups.discard(self.pid)
 
 
@@ -233,7 +261,10 @@ class Supervisor:
         self.failure: ServerExitedError | None = None
         self._events = events
         self._session = session
+        self._run_dir = Path(run_dir)
         self._running = False
+        self.restarts = Restarts(session, self._restarted, self._fail)
+        self.ready_at: dict[str, float] = {}  # target -> loop time of its last server_ready
         self._servers = {
             name: ManagedServer(target, run_dir, events, self._server_died)
             for name, target in targets.items()
@@ -242,6 +273,10 @@ class Supervisor:
 
     def servers(self) -> list[ManagedServer]:
         return list(self._servers.values())
+
+    def groups(self) -> dict[str, tuple[int | None, list[int]]]:
+        """Each managed server's leader pid and the live pids of its process group."""
+        return {name: (s.pid, s.group_pids()) for name, s in self._servers.items()}
 
     async def __aenter__(self) -> Self:
         try:
@@ -259,14 +294,31 @@ class Supervisor:
         tb: TracebackType | None,
     ) -> None:
         self._running = False
+        await self.restarts.close()
         await self._stop_all()
 
+    def warming(self) -> bool:
+        """Whether any target is within its `warmup_s` after its last server_ready."""
+        now = asyncio.get_running_loop().time()
+        return any(
+            now - self.ready_at.get(name, now) < target.warmup_s
+            for name, target in self.targets.items()
+            if target.warmup_s > 0
+        )
+
+    @property
+    def down(self) -> dict[str, float]:
+        """Targets down while they restart (not to be sent to)."""
+        return self.restarts.down
+
     async def _start_all(self) -> None:
-        # Every port is checked before anything is spawned: a taken port must not leave the
-        # other server starting up for nothing.
+        # Every port and the run dir are checked before anything is spawned: a taken port must
+        # not leave the other server starting up for nothing.
         for server in self._servers.values():
             server.check_port()
         _check_distinct_ports(self.servers())
+        if self._servers:
+            prepare_run_dir(self._run_dir, self._servers)
         await _run_all(server.start() for server in self._servers.values())
         for name, server in self._servers.items():
             self.targets[name] = server.target
@@ -293,6 +345,7 @@ class Supervisor:
     async def _wait_ready(self, name: str) -> None:
         if name in self._servers:
             await self._servers[name].wait_ready(self._session)
+            self.ready_at[name] = asyncio.get_running_loop().time()
             return
         target = self.targets[name]
         loop = asyncio.get_running_loop()
@@ -300,6 +353,7 @@ class Supervisor:
         if not await poll_health(self._session, target, started_at + target.health.timeout_s):
             raise ServerStartError(name, _not_ready_message(target))
         startup_ms = (loop.time() - started_at) * 1000.0
+        self.ready_at[name] = loop.time()
         self._events.server_ready(name, target.url, None, startup_ms)
 
     async def _stop_all(self) -> None:
@@ -310,9 +364,21 @@ class Supervisor:
     def _server_died(self, server: ManagedServer) -> None:
         if not self._running or self.failed.is_set():
             return  # during startup, __aenter__ reports it as a ServerStartError
+        if self.restarts.take(server):
+            return
         message = f"exited with code {server.returncode} during the run"
-        self.failure = ServerExitedError(server.name, message, server.log_tail())
-        self.failed.set()
+        if server.target.restart == "on-failure":
+            message += f" (max_restarts = {server.target.max_restarts} used up)"
+        self._fail(ServerExitedError(server.name, message, server.log_tail()))
+
+    def _fail(self, failure: ServerExitedError) -> None:
+        if not self.failed.is_set():
+            self.failure = failure
+            self.failed.set()
+
+    def _restarted(self, server: ManagedServer) -> None:
+        self.ready_at[server.name] = asyncio.get_running_loop().time()
+        self.targets[server.name] = server.target
 
 
 async def poll_health(
@@ -339,6 +405,22 @@ async def poll_health(
         if remaining <= 0:
             return False
         await asyncio.sleep(min(health.interval_s, remaining))
+
+
+def prepare_run_dir(run_dir: Path, targets: Iterable[str]) -> None:
+    """Create the run dir (owner-only, 0700) and each server's log file (0600), or fail with
+    OutputError naming it before any server starts."""
+    path = run_dir
+    try:
+        run_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        for name in targets:
+            path = run_dir / f"{name}.log"
+            os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600))
+    except OSError as exc:
+        raise OutputError(
+            f"run dir {run_dir}: cannot write {path}: {exc.strerror or exc} "
+            "(give a writable --run-dir or run_dir)"
+        ) from None
 
 
 def _is_healthy(status: int, expected: int) -> bool:
@@ -385,32 +467,6 @@ def _child_env(target: TargetConfig) -> dict[str, str]:
     return env
 
 
-def _free_port(host: str) -> int:
-    family, _, _, _, address = socket.getaddrinfo(host, 0, type=socket.SOCK_STREAM)[0]
-    with socket.socket(family, socket.SOCK_STREAM) as sock:
-        sock.bind(address)
-        port: int = sock.getsockname()[1]
-        return port
-
-
-def _port_taken(host: str, port: int) -> bool:
-    """Whether binding host:port fails as it would for the server (SO_REUSEADDR set)."""
-    try:
-        addresses = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-    except OSError:
-        return False  # unresolvable: the health check will say so with more context
-    for family, _, _, _, address in addresses:
-        with socket.socket(family, socket.SOCK_STREAM) as sock:
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            try:
-                sock.bind(address)
-            except OSError as exc:
-                # Only "in use" counts; e.g. an IPv6 address on a host without IPv6 does not.
-                if exc.errno == errno.EADDRINUSE:
-                    return True
-    return False
-
-
 def _check_distinct_ports(servers: Iterable[ManagedServer]) -> None:
     seen: dict[tuple[str, int], str] = {}
     for server in servers:
@@ -432,45 +488,3 @@ async def _run_all(coros: Iterable[Coroutine[Any, Any, None]]) -> None:
                 group.create_task(coro)
     except BaseExceptionGroup as failures:
         raise failures.exceptions[0] from None
-
-
-def _signal_group(pgid: int, signum: signal.Signals) -> bool:
-    """Send `signum` to the group; False when the group no longer exists."""
-    try:
-        os.killpg(pgid, signum)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True  # a member changed its uid; nothing more we can do from here
-    return True
-
-
-def _group_members(pgid: int) -> list[int]:
-    members = []
-    for pid in psutil.pids():
-        try:
-            if os.getpgid(pid) == pgid and psutil.Process(pid).status() != psutil.STATUS_ZOMBIE:
-                members.append(pid)
-        except (OSError, psutil.Error):
-            continue  # gone between the listing and the look-up
-    return members
-
-
-def _group_alive(pgid: int) -> bool:
-    try:
-        os.killpg(pgid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        pass
-    # killpg also succeeds while only zombies are left: ask psutil.
-    return bool(_group_members(pgid))
-
-
-async def _wait_group_gone(pgid: int, deadline: float) -> bool:
-    loop = asyncio.get_running_loop()
-    while _group_alive(pgid):
-        if loop.time() >= deadline:
-            return False
-        await asyncio.sleep(GROUP_POLL_S)
-    return True

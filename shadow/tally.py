@@ -12,18 +12,33 @@ from typing import Any
 
 from hdrh.histogram import HdrHistogram
 
-from shadow.config import Thresholds
+from shadow.config_rules import Thresholds
 from shadow.model import Exchange, Response
 
 MAX_ENDPOINTS = 500
 MAX_PATHS_PER_ENDPOINT = 200
+# Per-endpoint latency costs ~28 KB a target (two significant digits): kept for this many.
+MAX_LATENCY_ENDPOINTS = 100
 OTHER = "(other)"
 _LATENCY_MAX_US = 3_600_000_000  # one hour, in microseconds
 _PERCENTILES = (("p50", 50.0), ("p90", 90.0), ("p99", 99.0))
 
 
-def new_histogram() -> HdrHistogram:
-    return HdrHistogram(1, _LATENCY_MAX_US, 3)
+def new_histogram(digits: int = 3) -> HdrHistogram:
+    return HdrHistogram(1, _LATENCY_MAX_US, digits)
+
+
+def record_ms(histogram: HdrHistogram, latency_ms: float) -> None:
+    histogram.record_value(min(_LATENCY_MAX_US, max(1, int(latency_ms * 1000))))
+
+
+def latency_ratio(latency: dict[str, dict[str, float]]) -> dict[str, float | None]:
+    """candidate / primary for each percentile (above 1: the candidate is slower)."""
+    primary, candidate = latency.get("primary", {}), latency.get("candidate", {})
+    return {
+        name: round(candidate[name] / value, 3) if value and name in candidate else None
+        for name, value in primary.items()
+    }
 
 
 def percentiles_ms(histogram: HdrHistogram) -> dict[str, float]:
@@ -34,6 +49,20 @@ def percentiles_ms(histogram: HdrHistogram) -> dict[str, float]:
     return {k: round(v, 3) for k, v in out.items()}
 
 
+def _over(what: str, counts: EndpointTally, mismatch_rate: float, error_rate: float) -> list[str]:
+    """The rates of `counts` that exceed their limits, as reasons."""
+    if counts.requests <= 0:
+        return []
+    out = []
+    for name, count, limit in (
+        ("mismatch", counts.mismatched, mismatch_rate),
+        ("error", counts.errors, error_rate),
+    ):
+        if count / counts.requests > limit:
+            out.append(f"{what} {name} rate {count}/{counts.requests} over {limit:g}")
+    return out
+
+
 @dataclass(slots=True)
 class EndpointTally:
     requests: int = 0
@@ -41,11 +70,14 @@ class EndpointTally:
     mismatched: int = 0
     errors: int = 0
     diffs: dict[str, int] = field(default_factory=dict)
+    latency: dict[str, HdrHistogram] | None = None  # per target; None past the cap
+    noise: dict[str, int] = field(default_factory=dict)  # differences suppressed, per path
 
-    def count_diff(self, path: str) -> None:
-        if path not in self.diffs and len(self.diffs) >= MAX_PATHS_PER_ENDPOINT:
+    def count_diff(self, path: str, counts: dict[str, int] | None = None) -> None:
+        counts = self.diffs if counts is None else counts
+        if path not in counts and len(counts) >= MAX_PATHS_PER_ENDPOINT:
             path = OTHER
-        self.diffs[path] = self.diffs.get(path, 0) + 1
+        counts[path] = counts.get(path, 0) + 1
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -54,6 +86,7 @@ class EndpointTally:
             "mismatched": self.mismatched,
             "errors": self.errors,
             "diffs": dict(sorted(self.diffs.items(), key=lambda kv: (-kv[1], kv[0]))),
+            "noise": dict(sorted(self.noise.items(), key=lambda kv: (-kv[1], kv[0]))),
         }
 
 
@@ -62,7 +95,14 @@ class Tally:
         self.requests = self.matched = self.mismatched = self.errors = 0
         self.input_errors = self.skipped = self.noise = 0
         self.by_endpoint: dict[str, EndpointTally] = {}
-        self.latency = {name: new_histogram() for name in targets}
+        # Each answer is recorded once per target, in the current interval; an interval is
+        # folded into the closed total when progress takes it (a native array addition), so
+        # the hot path pays for one histogram per target, not two.
+        self._closed_latency = {name: new_histogram() for name in targets}
+        self.interval_latency = {name: new_histogram() for name in targets}  # for progress
+        self.warmup = {"requests": 0, "matched": 0, "mismatched": 0, "errors": 0}
+        self.kinds: dict[str, int] = {}  # real differences per kind, for `fail_on`
+        self._latency_endpoints = 0
 
     def endpoint(self, name: str) -> EndpointTally:
         tally = self.by_endpoint.get(name)
@@ -77,9 +117,10 @@ class Tally:
         self.requests += 1
         ep = self.endpoint(exchange.endpoint or OTHER)
         ep.requests += 1
-        for side, outcome in exchange.outcomes.items():
-            if isinstance(outcome, Response) and side in self.latency:
-                self.latency[side].record_value(max(1, int(outcome.latency_ms * 1000)))
+        self._record_latency(ep, exchange)
+        self.noise += len(exchange.noise)
+        for diff in exchange.noise:
+            ep.count_diff(diff.path, ep.noise)
         if exchange.failed_sides():
             self.errors += 1
             ep.errors += 1
@@ -89,10 +130,59 @@ class Tally:
             ep.mismatched += 1
             for diff in exchange.diffs:
                 ep.count_diff(diff.path)
+                self.kinds[diff.kind] = self.kinds.get(diff.kind, 0) + 1
             return "mismatch"
         self.matched += 1
         ep.matched += 1
         return "match"
+
+    def _record_latency(self, ep: EndpointTally, exchange: Exchange) -> None:
+        if ep.latency is None and self._latency_endpoints < MAX_LATENCY_ENDPOINTS:
+            self._latency_endpoints += 1
+            ep.latency = {name: new_histogram(2) for name in self.latency}
+        for side, outcome in exchange.outcomes.items():
+            if isinstance(outcome, Response) and side in self.interval_latency:
+                record_ms(self.interval_latency[side], outcome.latency_ms)
+                if ep.latency is not None:
+                    record_ms(ep.latency[side], outcome.latency_ms)
+
+    def add_warmup(self, exchange: Exchange) -> str:
+        """Count an exchange sent while a target warmed up: outside the verdict and latency."""
+        if exchange.failed_sides():
+            outcome, key = "error", "errors"
+        elif exchange.diffs:
+            outcome, key = "mismatch", "mismatched"
+        else:
+            outcome, key = "match", "matched"
+        self.warmup["requests"] += 1
+        self.warmup[key] += 1
+        return outcome
+
+    def take_interval_latency(self) -> dict[str, dict[str, float]]:
+        """Percentiles per target since the previous call, then start a new interval."""
+        out = {}
+        for name, histogram in self.interval_latency.items():
+            out[name] = percentiles_ms(histogram)
+            self._closed_latency[name].add(histogram)
+            histogram.reset()
+        return out
+
+    def add_latency(self, target: str, histogram: HdrHistogram) -> None:
+        """Add a whole histogram (another worker's) to a target's run total."""
+        closed = self._closed_latency.setdefault(target, new_histogram())
+        self.interval_latency.setdefault(target, new_histogram())
+        closed.add(histogram)
+
+    @property
+    def latency(self) -> dict[str, HdrHistogram]:
+        """The whole run's latency per target so far (a fresh copy)."""
+        out = {}
+        for name, closed in self._closed_latency.items():
+            total = new_histogram()
+            total.add(closed)
+            total.add(self.interval_latency[name])
+            out[name] = total
+        return out
 
     def add_unfinished(self, endpoint: str) -> None:
         """A record admitted but never finished (the run was cut short): an error."""
@@ -103,17 +193,40 @@ class Tally:
         ep.errors += 1
 
     def exit_code(self, thresholds: Thresholds) -> int:
+        return 1 if self.failures(thresholds) else 0
+
+    def failures(self, thresholds: Thresholds) -> list[str]:
+        """Why the run fails its thresholds (empty: it passes)."""
+        out = []
         if self.input_errors > thresholds.input_errors:
-            return 1
-        if self.requests == 0:
-            return 0
-        if self.mismatched / self.requests > thresholds.mismatch_rate:
-            return 1
-        if self.errors / self.requests > thresholds.error_rate:
-            return 1
-        return 0
+            out.append(f"{self.input_errors} input errors (allowed {thresholds.input_errors})")
+        out += [
+            f"{n} {kind} differences (fail_on)"
+            for kind in thresholds.fail_on
+            if (n := self.kinds.get(kind, 0))
+        ]
+        rest = EndpointTally(self.requests, 0, self.mismatched, self.errors)
+        for name, limits in thresholds.endpoints.items():
+            ep = self.by_endpoint.get(name)
+            if ep is None:
+                continue
+            rest.requests -= ep.requests
+            rest.mismatched -= ep.mismatched
+            rest.errors -= ep.errors
+            out += _over(f"endpoint {name!r}", ep, limits.mismatch_rate, limits.error_rate)
+        out += _over("overall", rest, thresholds.mismatch_rate, thresholds.error_rate)
+        return out
+
+    def _endpoint_summary(self, ep: EndpointTally) -> dict[str, Any]:
+        out = ep.to_dict()
+        if ep.latency is not None:
+            latency = {name: percentiles_ms(h) for name, h in ep.latency.items()}
+            out["latency_ms"] = latency
+            out["latency_ratio"] = latency_ratio(latency)
+        return out
 
     def summary(self) -> dict[str, Any]:
+        latency = {name: percentiles_ms(h) for name, h in self.latency.items()}
         return {
             "requests": self.requests,
             "matched": self.matched,
@@ -122,6 +235,10 @@ class Tally:
             "input_errors": self.input_errors,
             "skipped": self.skipped,
             "noise": self.noise,
-            "by_endpoint": {name: ep.to_dict() for name, ep in sorted(self.by_endpoint.items())},
-            "latency_ms": {name: percentiles_ms(h) for name, h in self.latency.items()},
+            "by_endpoint": {
+                name: self._endpoint_summary(ep) for name, ep in sorted(self.by_endpoint.items())
+            },
+            "latency_ms": latency,
+            "latency_ratio": latency_ratio(latency),
+            "warmup": dict(self.warmup),
         }

@@ -7,7 +7,9 @@ GET /items/{n}    {"n": n, "name": "item-n", "tags": [...]}; the candidate varia
 GET /slow/{ms}    answers after ms milliseconds
 POST /lane/{lane}/{i}  409 unless i follows the previous i of that lane (order check)
 GET /health       200
-Every request counts; with --die-after K the process exits hard on request K.
+Every request counts; with --die-after K the process exits hard on request K (with --once
+FILE only if FILE does not exist yet, creating it, so a restarted server lives on); with
+--hang-after K every request from the K-th on is accepted and never answered.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ import sys
 from aiohttp import web
 
 
-def make_app(variant: str, die_after: int) -> web.Application:
+def make_app(variant: str, die_after: int, hang_after: int = 0, once: str = "") -> web.Application:
     lanes: dict[str, int] = {}
     seen = 0
 
@@ -29,7 +31,16 @@ def make_app(variant: str, die_after: int) -> web.Application:
         nonlocal seen
         seen += 1
         if die_after and seen >= die_after:
-            os._exit(17)
+            if not once:
+                os._exit(17)
+            try:
+                os.close(os.open(once, os.O_CREAT | os.O_EXCL | os.O_WRONLY))
+            except FileExistsError:
+                pass  # died once already
+            else:
+                os._exit(17)
+        if hang_after and seen >= hang_after:
+            await asyncio.Event().wait()
         return await handler(request)
 
     async def item(request: web.Request) -> web.Response:
@@ -69,11 +80,13 @@ def main() -> None:
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--variant", default="primary")
     parser.add_argument("--die-after", type=int, default=0)
+    parser.add_argument("--hang-after", type=int, default=0)
+    parser.add_argument("--once", default="")
     parser.add_argument("--tag", default="", help="ignored: lets tests find their processes")
     args = parser.parse_args()
     print(f"fake {args.variant} on {args.port} pid {os.getpid()}", file=sys.stderr, flush=True)
     web.run_app(
-        make_app(args.variant, args.die_after),
+        make_app(args.variant, args.die_after, args.hang_after, args.once),
         host="127.0.0.1",
         port=args.port,
         print=None,

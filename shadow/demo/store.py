@@ -2,14 +2,16 @@
 
 Row ids come from a per-process counter with a flavour-chosen start, the way two databases
 filled by two deployments hand out different primary keys for the same rows. Scores are a pure
-function of the stamps an address holds, so both flavours agree on them.
+function of the stamps an address holds, so both flavours agree on them; only the time a score
+is stamped with differs, and it differs between any two answers, as a clock does (microseconds,
+strictly increasing within a process), which is what noise calibration has to discover.
 """
 
 from __future__ import annotations
 
 import itertools
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -40,6 +42,7 @@ class DemoState:
 
     def __init__(self, first_row_id: int) -> None:
         self._row_ids = itertools.count(first_row_id)
+        self._last_stamp = datetime.min.replace(tzinfo=UTC)
         self._stamps: dict[str, dict[str, StampRow]] = {}
         self.stakes: tuple[tuple[int, seed.Stake], ...] = tuple(
             (next(self._row_ids), stake) for stake in seed.STAKES
@@ -59,6 +62,14 @@ class DemoState:
         row = StampRow(next(self._row_ids), address, provider, credential, expires)
         held[provider] = row
         return row
+
+    def stamp_time(self) -> datetime:
+        """Now, or a microsecond after the previous stamp: no two answers share a time."""
+        now = datetime.now(UTC)
+        if now <= self._last_stamp:
+            now = self._last_stamp + timedelta(microseconds=1)
+        self._last_stamp = now
+        return now
 
     def drop_stamp(self, address: str, provider: str) -> None:
         self._stamps.get(address, {}).pop(provider, None)
@@ -90,7 +101,7 @@ def score_json(state: DemoState, address: str) -> dict[str, Any]:
         "address": address,
         "score": _decimal_text(total),
         "passing_score": total >= seed.THRESHOLD,
-        "last_score_timestamp": django_time(datetime.now(UTC)),
+        "last_score_timestamp": serializer_time(state.stamp_time()),
         "expiration_timestamp": django_time(min(row.expires for row in rows)) if rows else None,
         "threshold": _decimal_text(seed.THRESHOLD),
         "error": None,
@@ -115,6 +126,11 @@ def django_time(moment: datetime) -> str:
     if moment.microsecond:
         text = text[:23] + text[26:]
     return text.removesuffix("+00:00") + "Z"
+
+
+def serializer_time(moment: datetime) -> str:
+    """Django REST framework's DateTimeField: ISO 8601 with all six fraction digits, `Z`."""
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 def chrono_time(moment: datetime) -> str:

@@ -1,0 +1,159 @@
+"""Intake: a run's records, read in a worker thread, paced, looped, each counted once.
+
+Reading is synchronous (files, gzip, stdin), so a daemon thread reads batches into a bounded
+queue: a slow stdin never blocks the event loop, and at most a few batches wait in memory.
+Pacing happens here, on the loop: each record gets its due time from the schedule and the
+intake sleeps until then (waking at once if intake is closed). With `loop`, the inputs are
+opened again after each pass; a pass that yields no record ends the run rather than spin.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import contextlib
+import threading
+import time
+from collections.abc import AsyncGenerator, Callable, Iterator
+
+from shadow.model import Record
+from shadow.pacing import Dispatch
+from shadow.sources import InputProblem, Item
+
+BATCH = 256
+
+
+def _read_in_thread(
+    items: Iterator[Item],
+    loop: asyncio.AbstractEventLoop,
+    queue: asyncio.Queue[list[Item] | None],
+    batch_size: int = BATCH,
+) -> None:
+    # A daemon thread rather than the default executor: a read blocked on a quiet stdin must
+    # not keep the process alive after the run has ended.
+    def put(batch: list[Item] | None) -> None:
+        asyncio.run_coroutine_threadsafe(queue.put(batch), loop).result()
+
+    batch: list[Item] = []
+    try:
+        for item in items:
+            batch.append(item)
+            if len(batch) >= batch_size:
+                put(batch)
+                batch = []
+        put(batch)
+        put(None)
+    except (RuntimeError, concurrent.futures.CancelledError):
+        return  # the run ended (and its loop closed) before the inputs did
+
+
+class Intake:
+    """Yields `(seq, record, due)`; `due` is a perf_counter time, or None when unpaced."""
+
+    def __init__(
+        self,
+        open_items: Callable[[], Iterator[Item]],
+        dispatch: Dispatch,
+        closing: asyncio.Event,
+        *,
+        limit: int | None,
+        loop: bool,
+        methods: tuple[str, ...],
+        on_problem: Callable[[InputProblem], None],
+        on_skipped: Callable[[Record], None],
+        on_dispatch: Callable[[int], None],
+        keep: Callable[[Item, int], bool] | None = None,
+        streaming: bool = False,
+        duration_s: float | None = None,
+    ) -> None:
+        self.open_items = open_items
+        self.dispatch = dispatch
+        self.closing = closing
+        self.limit = limit
+        self.loop = loop
+        self.methods = methods
+        self.on_problem = on_problem
+        self.on_skipped = on_skipped
+        self.on_dispatch = on_dispatch
+        self.keep = keep  # (item, position in the pass) -> whether this shard replays it
+        # A pipe may pause for minutes (`tail -f log | shadow run -`): its records go out one
+        # by one, never held back until a batch fills.
+        self.batch_size = 1 if streaming else BATCH
+        self.duration_s = duration_s
+
+    async def records(self) -> AsyncGenerator[tuple[int, Record, float | None], None]:
+        try:
+            async with contextlib.aclosing(self._paced()) as entries:
+                async for entry in entries:
+                    yield entry
+        finally:
+            self.dispatch.end()
+
+    async def _paced(self) -> AsyncGenerator[tuple[int, Record, float | None], None]:
+        seq, dispatch = 0, self.dispatch
+        while True:
+            sent_before, position = dispatch.sent, -1
+            async with contextlib.aclosing(self._read_pass()) as items:
+                async for item in items:
+                    if self.closing.is_set() or (self.limit is not None and seq >= self.limit):
+                        return
+                    position += 1
+                    if self.keep is not None and not self.keep(item, position):
+                        # Another shard's: not counted here, but numbered as in the whole
+                        # run, so each shard's `seq` and `--limit` agree with one full run.
+                        if isinstance(item, Record) and not (
+                            self.methods and item.method not in self.methods
+                        ):
+                            seq += 1
+                        continue
+                    if isinstance(item, InputProblem):
+                        self.on_problem(item)
+                        continue
+                    if self.methods and item.method not in self.methods:
+                        self.on_skipped(item)
+                        continue
+                    due = dispatch.due(item.ts)
+                    if due is not None and self._past_the_end(due):
+                        # Wait for the duration's own timer, which closes intake and says so.
+                        await self._sleep_until(self.dispatch.started + self._duration() + 1.0)
+                        return
+                    if due is not None and not await self._sleep_until(due):
+                        return
+                    dispatch.hold(due)
+                    self.on_dispatch(seq)
+                    yield seq, item, due
+                    dispatch.admitted()
+                    seq += 1
+            dispatch.passes += 1
+            if not self.loop or dispatch.sent == sent_before:
+                return  # a pass that sent nothing would loop forever
+            dispatch.pacer.new_pass()
+
+    async def _read_pass(self) -> AsyncGenerator[Item, None]:
+        loop = asyncio.get_running_loop()
+        queue: asyncio.Queue[list[Item] | None] = asyncio.Queue(maxsize=4)
+        items = self.open_items()
+        threading.Thread(
+            target=_read_in_thread, args=(items, loop, queue, self.batch_size), daemon=True
+        ).start()
+        while (batch := await queue.get()) is not None:
+            for item in batch:
+                yield item
+
+    def _past_the_end(self, due: float) -> bool:
+        # The schedule, not the timer, decides the last record of a `--duration` run: a
+        # record due after the end is never started, even when a busy loop wakes up late.
+        if self.duration_s is None:
+            return False
+        return due >= self.dispatch.started + self.duration_s
+
+    def _duration(self) -> float:
+        return self.duration_s or 0.0
+
+    async def _sleep_until(self, due: float) -> bool:
+        """Wait for `due`; False if intake closed meanwhile."""
+        delay = due - time.perf_counter()
+        if delay > 0:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.closing.wait(), delay)
+        return not self.closing.is_set()

@@ -1,0 +1,286 @@
+"""Calibration and suppression: what differs between two answers of the primary itself is noise.
+
+Each calibrated exchange carries a reference answer: the secondary's (a second copy of the
+primary, sent every record so its state follows the primary's) or, without a secondary, the
+primary's own answer to the same record sent again (methods in `[noise] repeat_methods`, GET
+and HEAD by default). The reference is asked after the primary has answered, so clock fields
+have moved on. Counted per endpoint E and per diff path P (array indices generalized to `*`):
+
+    pairs(E)     exchanges where the primary and the reference both answered
+    noise(E, P)  of those, the ones where the two primary answers differ at P
+    compared(E)  exchanges where the primary and the candidate both answered
+    raw(E, P)    of those, the ones where the candidate differs from the primary at P
+
+A candidate difference at P is suppressed as noise only when all of these hold:
+
+1. pairs(E) >= `min_samples` (default 1);
+2. noise rate = noise(E, P) / pairs(E) >= `min_rate` (default 0.05);
+3. noise rate >= `ratio` x raw(E, P) / compared(E) (default 0.5): the primary disagrees with
+   itself at P at least half as often as the candidate disagrees with it, a comparable rate;
+4. the rule learned for P hides it. The rule follows the kinds of noise seen at P: a header
+   gets `ignore_headers`; a value that changes gets a normalizer, the first of datetime,
+   number, trim, case under which every noise difference at P was equal, else `volatile`
+   (the JSON type and presence are still compared, so a type change or a missing field is
+   still reported); a field that comes and goes gets `ignore`;
+5. the rule would hide no more than a field: never the status, a type change, the whole body,
+   an object or an array (noise whose value is a container), or every element of an array (a
+   pattern ending in `*`). Noise of such a kind marks P refused: reported on stderr and in the
+   learned file, never suppressed.
+
+Live suppression and the learned file apply the same rule, so a run with the learned rules and
+no calibration reports what the calibrated run reported.
+
+Counts include the exchange being judged, so an endpoint's first exchange is judged on its own
+calibration pair. Judging as exchanges finish keeps the output streaming, at a price: a path
+that is noisy only rarely can hide a real change among the first exchanges of its endpoint
+(`min_samples` demands more evidence first). `--learn-noise` writes the criteria applied to the
+final counts as `[[compare.endpoint]]` blocks (shadow/learned.py).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from shadow.compare import diff_responses
+from shadow.config import Config
+from shadow.config_rules import SAFE_METHODS, NoiseConfig
+from shadow.learned import Finding, render_rules
+from shadow.model import REPEAT, Difference, Exchange, Record, Response
+from shadow.normalize import equal_under
+
+MAX_ENDPOINTS = 500
+MAX_PATHS_PER_ENDPOINT = 400
+MAX_ROUTES_PER_ENDPOINT = 8
+# Tried in this order; the first under which every noise difference at a path is equal wins.
+LEARNABLE_NORMALIZERS = ("datetime", "number", "trim", "case")
+
+
+def calibrator(config: Config, learning: bool) -> Calibrator | None:
+    """The run's calibrator, or None when calibration is off.
+
+    It is on when `[noise] enabled` says so (by default: when a secondary is configured), and
+    always when learning.
+    """
+    secondary = "secondary" in config.targets
+    enabled = config.noise.enabled
+    if enabled is None:
+        enabled = secondary
+    if not (enabled or learning):
+        return None
+    return Calibrator(config.noise, secondary)
+
+
+def generalize(path: str) -> str:
+    """`/items/3/at` -> `/items/*/at`: array indices become one-segment wildcards."""
+    if not path.startswith("/"):
+        return path  # header:<name> or status
+    return "/".join("*" if s.isascii() and s.isdigit() else s for s in path.split("/"))
+
+
+def refusal(diff: Difference, pattern: str) -> str:
+    """Why no rule may hide this difference ("" when one may)."""
+    if diff.kind == "status":
+        return "the status"
+    if diff.kind == "type":
+        return "a type change"
+    if diff.kind == "body" or pattern == "/":
+        return "the whole body"
+    if diff.kind == "header":
+        return ""
+    for value in (diff.primary, diff.candidate):
+        if isinstance(value, dict):
+            return "a whole object"
+        if isinstance(value, list):
+            return "an array"
+    if pattern.endswith("/*"):
+        return "every element of an array"
+    return ""
+
+
+@dataclass(slots=True)
+class PathNoise:
+    noise: int = 0
+    raw: int = 0
+    kinds: set[str] = field(default_factory=set)
+    refused: str = ""
+    normalizers: tuple[str, ...] | None = None  # None: no noise seen yet
+
+    def add_noise(self, diff: Difference, reason: str) -> None:
+        self.kinds.add(diff.kind)
+        if reason and not self.refused:
+            self.refused = reason
+        if self.normalizers is None:
+            self.normalizers = LEARNABLE_NORMALIZERS
+        if diff.kind != "value":
+            self.normalizers = ()
+        else:
+            self.normalizers = tuple(
+                n for n in self.normalizers if equal_under(n, diff.primary, diff.candidate)
+            )
+
+    def rule(self) -> tuple[str, str | None]:
+        """The rule for this path: ("ignore_headers" | "normalize" | "ignore", normalizer)."""
+        if self.kinds <= {"header"}:
+            return "ignore_headers", None
+        if self.kinds <= {"value"}:
+            return "normalize", self.normalizers[0] if self.normalizers else "volatile"
+        return "ignore", None
+
+    def hides(self, diff: Difference) -> bool:
+        """Whether this path's rule hides a candidate difference."""
+        action, normalizer = self.rule()
+        if action == "ignore_headers":
+            return diff.kind == "header"
+        if action == "normalize":
+            if diff.kind != "value":
+                return False
+            return normalizer == "volatile" or equal_under(
+                normalizer or "", diff.primary, diff.candidate
+            )
+        return True
+
+
+@dataclass(slots=True)
+class EndpointNoise:
+    pairs: int = 0
+    compared: int = 0
+    paths: dict[str, PathNoise] = field(default_factory=dict)
+    routes: dict[tuple[str, str], None] = field(default_factory=dict)
+
+    def path(self, pattern: str) -> PathNoise | None:
+        stats = self.paths.get(pattern)
+        if stats is None and len(self.paths) < MAX_PATHS_PER_ENDPOINT:
+            stats = self.paths[pattern] = PathNoise()
+        return stats
+
+
+class Calibrator:
+    """Counts noise, suppresses candidate differences that are noise, and says what it learned."""
+
+    def __init__(self, settings: NoiseConfig, secondary: bool) -> None:
+        self.settings = settings
+        self.mode = "secondary" if secondary else "repeat"
+        self.key = "secondary" if secondary else REPEAT  # the reference's outcome key
+        self.pairs = 0
+        self.endpoints: dict[str, EndpointNoise] = {}
+        self._offered = 0  # records that could be sampled, for `sample`
+
+    def reference_for(self, record: Record) -> str | None:
+        """The target asked for a reference answer to `record`, if any."""
+        if self.mode == "secondary":
+            # Every write reaches the secondary, so its state follows the primary's.
+            if record.method not in SAFE_METHODS:
+                return "secondary"
+            return "secondary" if self._sampled() else None
+        if record.method not in self.settings.repeat_methods:
+            return None
+        return "primary" if self._sampled() else None
+
+    def _sampled(self) -> bool:
+        """Whether the next record is calibrated: evenly spread, `sample` of them."""
+        self._offered += 1
+        rate = self.settings.sample
+        return int(self._offered * rate) > int((self._offered - 1) * rate)
+
+    def note_route(self, endpoint: str, method: str, template: str) -> None:
+        ep = self._endpoint(endpoint)
+        if ep is not None and len(ep.routes) < MAX_ROUTES_PER_ENDPOINT:
+            ep.routes[(method, template)] = None
+
+    def judge(self, exchange: Exchange) -> None:
+        """Count this exchange's noise, then move its noise differences to `exchange.noise`."""
+        ep = self._endpoint(exchange.endpoint)
+        primary = exchange.outcomes.get("primary")
+        if ep is None or not isinstance(primary, Response):
+            return
+        reference = exchange.outcomes.get(self.key)
+        if isinstance(reference, Response):
+            self._count_noise(ep, diff_responses(primary, reference, exchange.rules))
+        if not isinstance(exchange.outcomes.get("candidate"), Response):
+            return
+        ep.compared += 1
+        patterns = [generalize(d.path) for d in exchange.diffs]
+        for pattern in set(patterns):
+            stats = ep.path(pattern)
+            if stats is not None:
+                stats.raw += 1
+        keep: list[Difference] = []
+        for diff, pattern in zip(exchange.diffs, patterns, strict=True):
+            (exchange.noise if self._suppressed(ep, pattern, diff) else keep).append(diff)
+        exchange.diffs = keep
+
+    def _count_noise(self, ep: EndpointNoise, diffs: list[Difference]) -> None:
+        ep.pairs += 1
+        self.pairs += 1
+        seen: set[str] = set()
+        for diff in diffs:
+            pattern = generalize(diff.path)
+            stats = ep.path(pattern)
+            if stats is None:
+                continue
+            if pattern not in seen:
+                stats.noise += 1
+                seen.add(pattern)
+            stats.add_noise(diff, refusal(diff, pattern))
+
+    def _suppressed(self, ep: EndpointNoise, pattern: str, diff: Difference) -> bool:
+        stats = ep.paths.get(pattern)
+        if stats is None or stats.refused or not self._noisy(ep, stats):
+            return False
+        return stats.hides(diff)
+
+    def _noisy(self, ep: EndpointNoise, stats: PathNoise) -> bool:
+        s = self.settings
+        if ep.pairs < s.min_samples or stats.noise == 0:
+            return False
+        rate = stats.noise / ep.pairs
+        raw_rate = stats.raw / ep.compared if ep.compared else 0.0
+        return rate >= s.min_rate and rate >= s.ratio * raw_rate
+
+    def _endpoint(self, name: str) -> EndpointNoise | None:
+        ep = self.endpoints.get(name)
+        if ep is None and len(self.endpoints) < MAX_ENDPOINTS:
+            ep = self.endpoints[name] = EndpointNoise()
+        return ep
+
+    def findings(self) -> list[Finding]:
+        """Every path where the primary disagreed with itself, with the verdict on it."""
+        out: list[Finding] = []
+        for name, ep in sorted(self.endpoints.items()):
+            for pattern, stats in sorted(ep.paths.items()):
+                if stats.noise == 0:
+                    continue
+                counts = (name, pattern, stats.noise, ep.pairs, stats.raw, ep.compared)
+                if stats.refused:
+                    out.append(Finding(*counts, "refused", f"a rule would hide {stats.refused}"))
+                elif self._noisy(ep, stats):
+                    out.append(Finding(*counts, "learned", normalizer=stats.rule()[1]))
+                else:
+                    out.append(Finding(*counts, "weak", self._weakness(ep, stats)))
+        return out
+
+    def _weakness(self, ep: EndpointNoise, stats: PathNoise) -> str:
+        s = self.settings
+        if ep.pairs < s.min_samples:
+            return f"{ep.pairs} pairs, below min_samples {s.min_samples}"
+        if stats.noise / ep.pairs < s.min_rate:
+            return f"below min_rate {s.min_rate:g}"
+        return f"the candidate differs far more often (ratio {s.ratio:g})"
+
+    def summary(self) -> dict[str, object]:
+        return {"mode": self.mode, "pairs": self.pairs}
+
+    def refusals(self) -> list[str]:
+        """One line per refused path, for stderr."""
+        return [
+            f"noise on {f.endpoint!r} at {f.pattern} ({f.rates()}) not suppressed: {f.reason}"
+            for f in self.findings()
+            if f.verdict == "refused"
+        ]
+
+    def render(self, run_id: str) -> str:
+        """The learned rules as a TOML fragment to review and add to a config."""
+        stamp = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
+        routes = {name: list(ep.routes) for name, ep in self.endpoints.items()}
+        return render_rules(self.findings(), routes, self.mode, self.pairs, run_id, stamp)

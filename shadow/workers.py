@@ -1,0 +1,444 @@
+"""`--workers N`: one run replayed by N processes on this machine, one run to whoever reads it.
+
+Why it is built this way:
+
+- The parent is the supervisor: it starts (or attaches to) the servers once, then spawns N
+  children (`python -m shadow.workers`), each an ordinary attached run of shard `i` of `N`
+  (shadow.partition: split by lane, so a lane's order holds). A child gets the parent's
+  resolved settings as a pickle on its stdin, never on disk (they can hold secrets from the
+  config's env file), with the targets attached at the urls the parent resolved.
+- Each child writes events on its stdout pipe. The parent forwards `mismatch`, `match`,
+  `error` and `input_error` lines as they are, with the child's run id replaced by its own;
+  other events get a `worker` field; each child's `run_started`, `server_ready` and `progress`
+  are consumed: the parent writes one `run_started`, its servers' `server_ready`, one merged
+  `progress` per interval and, once every child has ended, one `run_finished` that adds up
+  the children's (shadow.merge; percentiles from their merged HDR histograms).
+- Children die with the parent. They run in their own sessions, so a terminal's Ctrl-C
+  reaches only the parent, which forwards each SIGINT/SIGTERM/SIGHUP as SIGTERM (the first
+  drains, the second cancels, as for one process). The parent holds each child's stdin open:
+  if the parent dies, even by SIGKILL, the child reads end-of-file and stops itself. On any
+  way out of the parent, children still running get SIGTERM, then SIGKILL after a grace.
+- A log that can be read only once (stdin, a pipe) cannot feed N readers: refused (exit 2).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import os
+import pickle
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from typing import IO, Any
+
+import aiohttp
+import orjson
+
+from shadow import app
+from shadow.config import TargetConfig
+from shadow.errors import ShadowError, UsageError
+from shadow.merge import absorb, merge_calibration, merge_pacing, merge_progress, shard_summary
+from shadow.partition import WHOLE, Shard
+from shadow.progress import UsageSampler
+from shadow.sink import Console
+from shadow.sources import is_stream, validate_inputs
+from shadow.supervisor import Supervisor
+
+REAP_GRACE_S = 5.0  # after SIGTERM and the drain deadline, before SIGKILL
+_FORWARDED = frozenset((b"mismatch", b"match", b"error", b"input_error"))
+_CONSUMED = frozenset((b"run_started", b"server_ready"))
+_PREFIX = b'{"event":"'
+
+
+class Worker:
+    """One child process and what it reported."""
+
+    def __init__(self, index: int, shard: Shard) -> None:
+        self.index = index
+        self.shard = shard
+        self.proc: asyncio.subprocess.Process | None = None
+        self.run_id = b""  # the child's `"run_id":"..."` field, as it writes it
+        self.summary: dict[str, Any] | None = None
+        self.progress: dict[str, Any] | None = None
+        self.fresh = False  # progress not yet merged into a parent `progress` event
+        self.owed = 0  # SIGTERMs to pass on once the child can take them (see `started`)
+
+    @property
+    def alive(self) -> bool:
+        return self.proc is not None and self.proc.returncode is None
+
+    def stop(self) -> None:
+        """SIGTERM, once the child has said `run_started`: its handlers are in place by then
+        (earlier, the signal would kill it half started, and its share would be lost)."""
+        if self.run_id:
+            self.signal(signal.SIGTERM)
+        else:
+            self.owed += 1
+
+    def started(self, run_id: str) -> None:
+        self.run_id = f'"run_id":"{run_id}"'.encode()
+        for _ in range(self.owed):
+            self.signal(signal.SIGTERM)
+
+    def signal(self, signum: signal.Signals) -> None:
+        if self.alive:
+            assert self.proc is not None
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.proc.pid, signum)
+
+    def describe(self) -> dict[str, Any]:
+        summary = self.summary or {}
+        return {
+            "worker": self.index,
+            "shard": self.shard.text,
+            "pid": self.proc.pid if self.proc is not None else None,
+            "exit_code": self.proc.returncode if self.proc is not None else None,
+            "requests": summary.get("requests"),
+            "duration_s": summary.get("duration_s"),
+        }
+
+
+def child_targets(targets: Mapping[str, TargetConfig]) -> dict[str, TargetConfig]:
+    """The parent's resolved targets, attached: same url, headers and health, no command."""
+    return {
+        name: dataclasses.replace(target, command=(), restart="no", cwd=None, env={})
+        for name, target in targets.items()
+    }
+
+
+class Fleet:
+    """The parent of a `--workers` run: servers, children, merged events, one summary."""
+
+    def __init__(self, settings: app.RunSettings, console: Console, stream: IO[bytes] | None):
+        self.settings = settings
+        self.console = console
+        self.run = app.Run(settings, console, stream)
+        self.sink = self.run.sink
+        self.own_run_id = f'"run_id":"{self.run.run_id}"'.encode()
+        base = settings.shard or WHOLE
+        self.workers = [Worker(i, base.split(i, settings.workers)) for i in range(settings.workers)]
+        self.replay_started = time.perf_counter()
+
+    async def execute(self) -> int:
+        run = self.run
+        run.install_signals()
+        exit_code = 0
+        try:
+            run.emit_started()
+            async with (
+                aiohttp.ClientSession() as session,
+                Supervisor(run.config.targets, self.run_dir(), self.sink, session) as supervisor,
+            ):
+                run.supervisor = supervisor
+                if not run.stop.requested.is_set():
+                    await self.replay(supervisor)
+                if supervisor.failure is not None:
+                    self.console.error(str(supervisor.failure))
+                    exit_code = supervisor.failure.exit_code
+        except ShadowError as exc:
+            self.console.error(str(exc))
+            exit_code = exc.exit_code
+        finally:
+            run.remove_signals()
+        return self.finish(exit_code)
+
+    def run_dir(self) -> Path:
+        settings = self.settings
+        return Path(
+            settings.run_dir or settings.config.run_dir or Path("shadow-runs") / self.run.run_id
+        )
+
+    def child_settings(self, worker: Worker, supervisor: Supervisor) -> app.RunSettings:
+        settings, count = self.settings, self.settings.workers
+        config = settings.config
+        # Children report twice per interval, so the parent's merged event is never stale.
+        replay = dataclasses.replace(
+            config.replay, progress_interval_s=config.replay.progress_interval_s / 2
+        )
+        rate = settings.rate
+        if rate is not None:  # the run's schedule, shared out
+            rate = dataclasses.replace(rate, start=rate.start / count, end=rate.end / count)
+        return dataclasses.replace(
+            settings,
+            config=dataclasses.replace(
+                config, targets=child_targets(supervisor.targets), replay=replay
+            ),
+            output=None,
+            run_dir=str(self.run_dir()),
+            rate=rate,
+            live=False,
+            learn_noise=None,
+            shard=worker.shard,
+            workers=1,
+        )
+
+    async def spawn(self, worker: Worker, supervisor: Supervisor) -> None:
+        # Children say only what goes wrong (the parent sums up), unless asked for more.
+        verbosity = self.console.verbosity - 1
+        payload = pickle.dumps((self.child_settings(worker, supervisor), verbosity))
+        worker.proc = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "shadow.workers",
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            start_new_session=True,
+        )
+        assert worker.proc.stdin is not None
+        worker.proc.stdin.write(len(payload).to_bytes(8, "big") + payload)
+        await worker.proc.stdin.drain()  # stdin stays open: its end tells the child we died
+
+    async def replay(self, supervisor: Supervisor) -> None:
+        self.replay_started = time.perf_counter()
+        pumps: list[asyncio.Task[None]] = []
+        progress = asyncio.create_task(self.report_progress(supervisor))
+        try:
+            for worker in self.workers:
+                await self.spawn(worker, supervisor)
+                pumps += [
+                    asyncio.create_task(self.pump_events(worker)),
+                    asyncio.create_task(self.pump_stderr(worker)),
+                ]
+            ended = asyncio.gather(*(w.proc.wait() for w in self.workers if w.proc))
+            await self.watch(ended, supervisor)
+        finally:
+            progress.cancel()
+            await self.reap()
+            await asyncio.gather(progress, *pumps, return_exceptions=True)
+
+    async def watch(self, ended: asyncio.Future[Any], supervisor: Supervisor) -> None:
+        """Wait for every child to end; pass each stop (signal, server death) on to them."""
+        stop, sent = self.run.stop, 0
+        deadline: float | None = None
+        loop = asyncio.get_running_loop()
+        while not ended.done():
+            wanted = 2 if stop.forced.is_set() else int(stop.requested.is_set())
+            wanted = max(wanted, int(supervisor.failed.is_set()))
+            for _ in range(sent, wanted):
+                for worker in self.workers:
+                    worker.stop()
+            if wanted > sent and deadline is None:
+                drain_s = self.settings.drain_s
+                drain_s = self.settings.config.replay.timeout_s + 1 if drain_s is None else drain_s
+                deadline = loop.time() + drain_s + REAP_GRACE_S
+            sent = max(sent, wanted)
+            events = [stop.requested, stop.forced, supervisor.failed]
+            waiters = [asyncio.create_task(e.wait()) for e in events if not e.is_set()]
+            timeout = None if deadline is None else max(0.0, deadline - loop.time())
+            await asyncio.wait([ended, *waiters], timeout=timeout, return_when="FIRST_COMPLETED")
+            for waiter in waiters:
+                waiter.cancel()
+            if deadline is not None and loop.time() >= deadline:
+                break  # reap() kills what is left
+        if ended.done():
+            ended.result()
+
+    async def reap(self) -> None:
+        """No child outlives the parent's run: SIGTERM, a grace, then SIGKILL."""
+        alive = [w for w in self.workers if w.alive]
+        if not alive:
+            return
+        for worker in alive:
+            worker.signal(signal.SIGTERM)
+        waits = [w.proc.wait() for w in alive if w.proc is not None]
+        with contextlib.suppress(TimeoutError):
+            await asyncio.shield(asyncio.wait_for(asyncio.gather(*waits), REAP_GRACE_S))
+        for worker in alive:
+            worker.signal(signal.SIGKILL)
+            if worker.proc is not None:
+                await worker.proc.wait()
+
+    async def pump_events(self, worker: Worker) -> None:
+        """Read the child's events; forward or consume each whole line."""
+        assert worker.proc is not None and worker.proc.stdout is not None
+        stream, rest = worker.proc.stdout, b""
+        while chunk := await stream.read(1 << 16):
+            lines = (rest + chunk).split(b"\n")
+            rest = lines.pop()
+            self.sink.forward(b"".join(self.take(worker, line) for line in lines))
+        if rest:
+            self.console.warning(f"worker {worker.index}: its last event was cut off")
+
+    def take(self, worker: Worker, line: bytes) -> bytes:
+        """What to write for one line of a child (b"" for nothing)."""
+        if not line.startswith(_PREFIX):
+            return b""
+        kind = line[len(_PREFIX) : line.find(b'"', len(_PREFIX))]
+        if kind in _FORWARDED and worker.run_id:
+            # Only the first occurrence: the run_id field comes right after event and ts.
+            return line.replace(worker.run_id, self.own_run_id, 1) + b"\n"
+        try:
+            event = orjson.loads(line)
+        except orjson.JSONDecodeError:
+            self.console.warning(f"worker {worker.index}: dropped a line that is not an event")
+            return b""
+        if kind == b"run_started":
+            worker.started(event["run_id"])
+        if kind in _CONSUMED:
+            return b""
+        if kind == b"run_finished":
+            worker.summary = event
+            return b""
+        if kind == b"progress":
+            worker.progress, worker.fresh = event, True
+            return b""
+        event["run_id"], event["worker"] = self.run.run_id, worker.index
+        return orjson.dumps(event, option=orjson.OPT_APPEND_NEWLINE)
+
+    async def pump_stderr(self, worker: Worker) -> None:
+        assert worker.proc is not None and worker.proc.stderr is not None
+        tag = f"[worker {worker.index}] "
+        while line := await worker.proc.stderr.readline():
+            text = line.decode("utf-8", "replace").rstrip("\n")
+            if text.startswith("shadow: "):
+                text = "shadow: " + tag + text.removeprefix("shadow: ")
+            else:
+                text = tag + text
+            with contextlib.suppress(OSError, ValueError):
+                print(text, file=self.console.stream, flush=True)
+
+    async def report_progress(self, supervisor: Supervisor) -> None:
+        """One `progress` event per interval, merged from each worker's latest."""
+        interval_s = self.settings.config.replay.progress_interval_s
+        if interval_s <= 0:
+            return
+        servers: dict[str, UsageSampler] = {}
+        own = UsageSampler()
+        while True:
+            await asyncio.sleep(interval_s)
+            reports = [w.progress for w in self.workers if w.progress is not None]
+            if not reports:
+                continue
+            fresh = [w.progress for w in self.workers if w.fresh and w.progress is not None]
+            for worker in self.workers:
+                worker.fresh = False
+            usage = {
+                name: servers.setdefault(name, UsageSampler()).sample(leader, pids)
+                for name, (leader, pids) in supervisor.groups().items()
+            }
+            pids = [os.getpid(), *(w.proc.pid for w in self.workers if w.alive and w.proc)]
+            elapsed_s = time.perf_counter() - self.replay_started
+            shadow = own.sample(pids[0], pids)
+            self.sink.progress(merge_progress(reports, fresh, elapsed_s, usage, shadow))
+
+    def finish(self, exit_code: int) -> int:
+        """Merge the children's summaries into one `run_finished`; the run's exit code."""
+        run, tally = self.run, self.run.tally
+        summaries = [w.summary for w in self.workers if w.summary is not None]
+        for summary in summaries:
+            absorb(tally, summary)
+        exit_code = exit_code or self.children_verdict(summaries)
+        if exit_code == 1:
+            for reason in tally.failures(run.config.thresholds):
+                self.console.info(f"exit 1: {reason}")
+        summary = tally.summary()
+        self.sink.emit(
+            "run_finished",
+            **summary,
+            duration_s=round(time.monotonic() - run.started, 3),
+            pacing=merge_pacing(s.get("pacing") or {} for s in summaries),
+            restarts=run.supervisor.restarts.summary() if run.supervisor else {},
+            calibration=merge_calibration(s.get("calibration") for s in summaries),
+            interrupted=run.stop.requested.is_set() or any(s.get("interrupted") for s in summaries),
+            exit_code=exit_code,
+            workers=[w.describe() for w in self.workers],
+            **shard_summary(tally, self.settings.shard),
+        )
+        if self.sink.write_error is not None:
+            self.console.error(f"{run.write_error_message()}; the run was stopped")
+            exit_code = max(exit_code, 1)
+        self.console.info(
+            f"{summary['requests']} requests over {len(self.workers)} workers: "
+            f"{summary['matched']} matched, {summary['mismatched']} mismatched, "
+            f"{summary['errors']} errors, {summary['input_errors']} input errors; exit {exit_code}"
+        )
+        return exit_code
+
+    def children_verdict(self, summaries: list[dict[str, Any]]) -> int:
+        """2 or 3 if a child ended so; 1 if one ended without a summary; else the thresholds."""
+        severe = max((int(s.get("exit_code", 0)) for s in summaries), default=0)
+        if severe in (2, 3):
+            return severe
+        lost = [w for w in self.workers if w.proc is not None and w.summary is None]
+        for worker in lost:
+            code = worker.proc.returncode if worker.proc is not None else None
+            self.console.error(
+                f"worker {worker.index} (shard {worker.shard.text}) ended with code {code} "
+                "and no summary: its records are missing from the counts"
+            )
+        if lost:
+            return 1
+        return self.run.tally.exit_code(self.run.config.thresholds)
+
+
+def run(settings: app.RunSettings, console: Console) -> int:
+    """Check what N processes cannot share, then run the fleet."""
+    streams = [path for path in settings.inputs if is_stream(path)]
+    if streams and settings.synth is None:
+        raise UsageError(
+            f"--workers: {streams[0]} can be read only once, and every worker reads the whole "
+            "log: save it to a file first, or run without --workers"
+        )
+    if settings.learn_noise is not None:
+        raise UsageError(
+            "--learn-noise needs every record's counts in one process: run it without --workers"
+        )
+    validate_inputs(settings.inputs, settings.input_format)
+    stream: IO[bytes] | None = None
+    if settings.output:
+        try:
+            stream = open(settings.output, "wb")  # noqa: SIM115 - closed below
+        except OSError as exc:
+            raise UsageError(f"--output {settings.output}: {exc.strerror or exc}") from None
+    try:
+        import uvloop
+
+        code: int = uvloop.run(Fleet(settings, console, stream).execute())
+        return code
+    finally:
+        if stream is not None:
+            with contextlib.suppress(OSError):
+                stream.close()
+
+
+def _read_exactly(fd: int, size: int) -> bytes:
+    chunks: list[bytes] = []
+    while size > 0 and (chunk := os.read(fd, size)):
+        chunks.append(chunk)
+        size -= len(chunk)
+    return b"".join(chunks)
+
+
+def _stop_when_parent_dies(fd: int) -> None:
+    """The parent holds our stdin open; its end means the parent is gone: stop as on SIGTERM."""
+    # The raw descriptor, not sys.stdin: a daemon thread blocked inside a buffered reader
+    # would abort the interpreter's shutdown.
+    with contextlib.suppress(OSError):
+        while os.read(fd, 4096):
+            pass
+    os.kill(os.getpid(), signal.SIGTERM)
+
+
+def child_main() -> int:
+    """A worker: read the settings from stdin, run the shard, exit with the run's code."""
+    fd = sys.stdin.fileno()
+    size = int.from_bytes(_read_exactly(fd, 8), "big")
+    settings, verbosity = pickle.loads(_read_exactly(fd, size))
+    threading.Thread(target=_stop_when_parent_dies, args=(fd,), daemon=True).start()
+    console = Console(verbosity)
+    try:
+        return app.run(settings, console)
+    except ShadowError as exc:
+        console.error(str(exc))
+        return exc.exit_code
+
+
+if __name__ == "__main__":
+    sys.exit(child_main())

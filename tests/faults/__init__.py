@@ -1,0 +1,1 @@
+"""The fault-injection matrix: servers, inputs and operators that misbehave, and secrets."""

@@ -1,0 +1,152 @@
+"""The verdict tables of a config ([compare], [noise], [thresholds]) and endpoint routing."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from shadow.config import load
+from shadow.config_rules import Limits, NoiseConfig
+from shadow.errors import ConfigError
+from shadow.model import Record
+from shadow.routes import Router, infer_template
+
+GOOD = """
+[targets.primary]
+url = "http://127.0.0.1:8002"
+[targets.candidate]
+url = "http://127.0.0.1:3000"
+"""
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "shadow.toml"
+    path.write_text(GOOD + text)
+    return path
+
+
+@pytest.mark.parametrize(
+    ("text", "key", "problem"),
+    [
+        ('[thresholds]\nfail_on = ["typo"]\n', "thresholds.fail_on", "unknown kind 'typo'"),
+        ('[thresholds]\nfail_on = "type"\n', "thresholds.fail_on", "not a string"),
+        ("[thresholds]\nmismatch_rate = 5\n", "thresholds.mismatch_rate", "at most 1"),
+        ("[thresholds]\nerror_rate = -1\n", "thresholds.error_rate", "at least 0"),
+        (
+            '[thresholds.endpoint."Score"]\nmismatch_rate = "high"\n',
+            "thresholds.endpoint.Score.mismatch_rate",
+            "must be a number",
+        ),
+        (
+            '[thresholds.endpoint."Score"]\nmax = 1\n',
+            "thresholds.endpoint.Score.max",
+            "unknown key",
+        ),
+        ("[thresholds]\nendpoint = 3\n", "thresholds.endpoint", "must be a table"),
+        ("[noise]\nenabled = 1\n", "noise.enabled", "true or false"),
+        ("[noise]\nmin_samples = 0\n", "noise.min_samples", "at least 1"),
+        ("[noise]\nmin_rate = 2\n", "noise.min_rate", "at most 1"),
+        ("[noise]\nsample = 1.5\n", "noise.sample", "at most 1"),
+        ("[noise]\nratoi = 2\n", "noise.ratoi", "unknown key"),
+        (
+            '[compare]\nnormalize = { "/a" = "datetime:ns" }\n',
+            "compare.normalize./a",
+            "unknown normalizer",
+        ),
+        ('[compare]\nunordered = { "/items" = 1 }\n', "compare.unordered./items", "a string"),
+        ('[compare]\nunordered = { "items" = "id" }\n', "compare.unordered", "start with '/'"),
+        ('[compare]\nnormalize = { "a" = "trim" }\n', "compare.normalize", "start with '/'"),
+        ("[compare]\nrelative_tolerance = -0.1\n", "compare.relative_tolerance", "at least 0"),
+        ('[compare]\nignore_headers = "date"\n', "compare.ignore_headers", "not a string"),
+    ],
+)
+def test_errors_name_file_and_key(tmp_path: Path, text: str, key: str, problem: str) -> None:
+    path = write(tmp_path, text)
+    with pytest.raises(ConfigError) as caught:
+        load(path)
+    message = str(caught.value)
+    assert message.startswith(f"{path}: {key}: "), message
+    assert problem in message
+
+
+def test_the_new_keys_are_read(tmp_path: Path) -> None:
+    config = load(
+        write(
+            tmp_path,
+            """
+[compare]
+unordered = { "/items" = "id", "/tags" = "" }
+normalize = { "/**/name" = "trim", "/t" = "sorted", "/m" = "null_is_missing", "/v" = "volatile" }
+headers = ["*"]
+ignore_headers = ["X-Runtime"]
+tolerance = 0.5
+relative_tolerance = 0.01
+[noise]
+repeat_methods = ["get", "put"]
+min_samples = 3
+[thresholds]
+fail_on = ["status", "type"]
+[thresholds.endpoint."GTC Stake"]
+mismatch_rate = 0.5
+""",
+        )
+    )
+    rules = config.compare
+    assert rules.unordered_keys == (("/items", "id"),) and rules.unordered == ("/tags",)
+    assert rules.ignore_headers == ("x-runtime",) and rules.headers == ("*",)
+    assert (rules.tolerance, rules.relative_tolerance) == (0.5, 0.01)
+    assert config.noise == NoiseConfig(repeat_methods=("GET", "PUT"), min_samples=3)
+    assert config.thresholds.fail_on == ("status", "type")
+    assert config.thresholds.endpoints == {"GTC Stake": Limits(mismatch_rate=0.5)}
+    assert load(write(tmp_path, "")).noise.enabled is None  # on only with a secondary
+
+
+def test_every_matching_block_adds_its_rules(tmp_path: Path) -> None:
+    config = load(
+        write(
+            tmp_path,
+            """
+[compare]
+ignore = ["/g"]
+[[compare.endpoint]]
+name = "Stamps"
+path = "/stamps/{address}"
+ignore = ["/a"]
+auth = ""
+[[compare.endpoint]]
+name = "learned later"
+method = "POST"
+path = "/stamps/{hex}"
+ignore = ["/b"]
+normalize = { "/at" = "volatile" }
+""",
+        )
+    )
+    router = Router(config)
+    post = router.route(Record("POST", "/stamps/0xab12"))
+    assert post.endpoint == "Stamps" and post.rules.ignore == ("/g", "/a", "/b")
+    assert post.rules.normalize == (("/at", "volatile"),)
+    assert (post.method, post.template) == ("POST", "/stamps/{address}")
+    get = router.route(Record("GET", "/stamps/0xab12"))
+    assert get.rules.ignore == ("/g", "/a") and get.method == "GET"
+    named = router.route(Record("POST", "/stamps/0xab12", name="Add"))
+    assert named.endpoint == "Add" and named.rules is post.rules  # merged once, then cached
+    other = router.route(Record("GET", "/users/42?x=1"))
+    assert (other.endpoint, other.template) == ("GET /users/{int}", "/users/{int}")
+
+
+@pytest.mark.parametrize(
+    ("path", "template"),
+    [
+        ("/score/335/0xf129e2be583ff1e53e30400af5ad6336b17a6356?x=1", "/score/{int}/{hex}"),
+        ("/users/550e8400-e29b-41d4-a716-446655440000", "/users/{uuid}"),
+        ("/blobs/3f786850e387550fdab836ed7e6dc881de23001b", "/blobs/{hex}"),
+        ("/tokens/eyJhbGciOiJIUzI1NiJ9abc123XYZ=", "/tokens/{token}"),
+        ("/v2/items", "/v2/items"),
+        ("/api/registry/-7", "/api/registry/{int}"),
+        ("/deadbeef", "/deadbeef"),  # short, no digit: a word
+    ],
+)
+def test_inferred_templates(path: str, template: str) -> None:
+    assert infer_template(path) == template

@@ -1,0 +1,244 @@
+"""The suppression rule and the learned-rules file, with exchanges built by hand."""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+
+from shadow.compare import diff_responses
+from shadow.config import load
+from shadow.config_rules import NoiseConfig
+from shadow.learned import toml_string
+from shadow.model import REPEAT, CompareRules, Difference, Exchange, Failure, Record, Response
+from shadow.noise import Calibrator, generalize, refusal
+from shadow.routes import Router
+
+RULES = CompareRules()
+
+
+def answer(body: Any, status: int = 200) -> Response:
+    return Response(status, (), orjson.dumps(body), 1.0)
+
+
+def judged(
+    calibrator: Calibrator,
+    primary: Any,
+    candidate: Any,
+    reference: Any = None,
+    endpoint: str = "GET /x",
+    method: str = "GET",
+) -> Exchange:
+    outcomes: dict[str, Any] = {"primary": answer(primary), "candidate": answer(candidate)}
+    if reference is not None:
+        outcomes[calibrator.key] = answer(reference)
+    exchange = Exchange(0, Record(method, "/x"), endpoint, RULES, outcomes)
+    exchange.diffs = diff_responses(outcomes["primary"], outcomes["candidate"], RULES)
+    calibrator.judge(exchange)
+    return exchange
+
+
+def paths(diffs: list[Difference]) -> list[str]:
+    return [d.path for d in diffs]
+
+
+def test_generalize_and_refusal() -> None:
+    assert generalize("/items/12/at") == "/items/*/at"
+    assert generalize("/") == "/" and generalize("header:date") == "header:date"
+    assert generalize("/a1/٣") == "/a1/٣"  # only ASCII digits are indices
+    assert refusal(Difference("status", "status", 200, 500), "status") == "the status"
+    assert refusal(Difference("/a", "type", 1, "1"), "/a") == "a type change"
+    assert refusal(Difference("/", "body", {}, {}), "/") == "the whole body"
+    assert refusal(Difference("/a", "missing", {"x": 1}, None), "/a") == "a whole object"
+    assert refusal(Difference("/a", "extra", None, [1]), "/a") == "an array"
+    assert refusal(Difference("/a/3", "value", 1, 2), "/a/*") == "every element of an array"
+    assert refusal(Difference("/a/3/b", "value", 1, 2), "/a/*/b") == ""
+    assert refusal(Difference("header:x", "header", "1", "2"), "header:x") == ""
+
+
+def test_a_noisy_path_is_suppressed_and_a_stable_one_reported_every_time() -> None:
+    calibrator = Calibrator(NoiseConfig(), secondary=False)
+    for n in range(20):
+        exchange = judged(
+            calibrator,
+            {"uuid": f"p{n}", "stable": 1},
+            {"uuid": f"c{n}", "stable": 2},
+            reference={"uuid": f"r{n}", "stable": 1},
+        )
+        assert paths(exchange.diffs) == ["/stable"]
+        assert paths(exchange.noise) == ["/uuid"]
+
+
+def test_the_first_exchange_is_judged_on_its_own_pair() -> None:
+    calibrator = Calibrator(NoiseConfig(), secondary=True)
+    first = judged(calibrator, {"t": 1}, {"t": 2}, reference={"t": 3})
+    assert first.noise and not first.diffs
+    strict = Calibrator(NoiseConfig(min_samples=2), secondary=True)
+    first = judged(strict, {"t": 1}, {"t": 2}, reference={"t": 3})
+    assert paths(first.diffs) == ["/t"]  # one pair is not enough evidence yet
+    second = judged(strict, {"t": 1}, {"t": 2}, reference={"t": 3})
+    assert paths(second.noise) == ["/t"]
+
+
+def test_rarely_noisy_paths_do_not_hide_a_real_change() -> None:
+    calibrator = Calibrator(NoiseConfig(), secondary=True)
+    reported = 0
+    for n in range(40):
+        reference = {"v": "flake" if n == 5 else "same"}
+        exchange = judged(calibrator, {"v": "same"}, {"v": "changed"}, reference=reference)
+        reported += bool(exchange.diffs)
+    # Noise 1 in 40 pairs against a difference every time: not comparable, never suppressed.
+    assert reported == 40
+    [finding] = calibrator.findings()
+    assert (finding.verdict, finding.noise, finding.pairs) == ("weak", 1, 40)
+
+
+def test_the_rate_rule_uses_the_ratio() -> None:
+    # The legacy disagrees with itself in 2 of 3 pairs; the candidate differs every time.
+    def run(ratio: float) -> list[bool]:
+        calibrator = Calibrator(NoiseConfig(ratio=ratio, min_rate=0.0), secondary=True)
+        return [
+            bool(judged(calibrator, {"v": 0}, {"v": 9}, reference={"v": int(n % 3 > 0)}).noise)
+            for n in range(12)
+        ]
+
+    assert run(0.5) == [False] + [True] * 11  # from the second pair on, >= 50% of 100%
+    assert run(0.9) == [False] * 12  # 67% is not 90% of 100%
+
+
+def test_noise_of_another_kind_does_not_suppress() -> None:
+    calibrator = Calibrator(NoiseConfig(), secondary=False)
+    exchange = judged(calibrator, {"at": "x1"}, {"at": 5}, reference={"at": "x2"})
+    assert exchange.diffs[0].kind == "type" and not exchange.noise
+    gone = judged(calibrator, {"at": "x1"}, {}, reference={"at": "x3"})
+    assert gone.diffs[0].kind == "missing" and not gone.noise
+
+
+def test_refused_noise_is_never_suppressed() -> None:
+    calibrator = Calibrator(NoiseConfig(), secondary=False)
+    for n in range(3):
+        reference = {"meta": {"x": n}, "nonce": str(n), "list": [n]}
+        judged(calibrator, {"meta": None, "nonce": n}, {"nonce": -1}, reference=reference)
+    exchange = judged(calibrator, {"nonce": 1}, {"nonce": "1"}, reference={"nonce": "1"})
+    assert not exchange.noise
+    verdicts = {f.pattern: (f.verdict, f.reason) for f in calibrator.findings()}
+    assert verdicts["/meta"] == ("refused", "a rule would hide a type change")
+    assert verdicts["/nonce"] == ("refused", "a rule would hide a type change")
+    assert verdicts["/list"] == ("refused", "a rule would hide an array")
+    assert len(calibrator.refusals()) == 3
+
+
+def test_a_normalizer_is_learned_when_it_explains_all_the_noise() -> None:
+    calibrator = Calibrator(NoiseConfig(), secondary=True)
+    zulu, offset = "2024-11-21T10:02:39Z", "2024-11-21T10:02:39+00:00"
+    same = judged(calibrator, {"at": zulu}, {"at": offset}, reference={"at": offset})
+    assert same.noise  # equal as instants: the learned rule is `datetime`
+    moved = judged(
+        calibrator, {"at": zulu}, {"at": "2024-11-21T11:00:00Z"}, reference={"at": offset}
+    )
+    assert paths(moved.diffs) == ["/at"]  # a different instant is a real difference
+    [finding] = calibrator.findings()
+    assert finding.normalizer == "datetime"
+
+
+def test_volatile_values_keep_their_type_and_presence_compared() -> None:
+    calibrator = Calibrator(NoiseConfig(), secondary=False)
+    assert judged(calibrator, {"id": "a1"}, {"id": "c1"}, reference={"id": "b1"}).noise
+    assert judged(calibrator, {"id": "a2"}, {"id": 7}, reference={"id": "b2"}).diffs
+    assert judged(calibrator, {"id": "a3"}, {}, reference={"id": "b3"}).diffs
+    [finding] = calibrator.findings()
+    assert finding.normalizer == "volatile"
+
+
+def test_a_failed_reference_costs_a_sample_not_the_exchange() -> None:
+    calibrator = Calibrator(NoiseConfig(), secondary=False)
+    outcomes: dict[str, Any] = {
+        "primary": answer({"v": 1}),
+        "candidate": answer({"v": 2}),
+        REPEAT: Failure("timeout", "slow"),
+    }
+    exchange = Exchange(0, Record("GET", "/x"), "GET /x", RULES, outcomes)
+    exchange.diffs = diff_responses(outcomes["primary"], outcomes["candidate"], RULES)
+    calibrator.judge(exchange)
+    assert exchange.failed_sides() == [] and paths(exchange.diffs) == ["/v"]
+    assert calibrator.pairs == 0
+
+
+def test_reference_targets() -> None:
+    repeat = Calibrator(NoiseConfig(), secondary=False)
+    assert repeat.reference_for(Record("GET", "/")) == "primary"
+    assert repeat.reference_for(Record("POST", "/")) is None
+    writes = Calibrator(NoiseConfig(repeat_methods=("GET", "POST")), secondary=False)
+    assert writes.reference_for(Record("POST", "/")) == "primary"
+    assert Calibrator(NoiseConfig(), secondary=True).reference_for(Record("POST", "/")) == (
+        "secondary"
+    )
+
+
+def test_the_learned_file_parses_and_becomes_rules(tmp_path: Path) -> None:
+    calibrator = Calibrator(NoiseConfig(), secondary=True)
+    calibrator.note_route('Odd "name"', "GET", "/odd/{int}")
+    for n in range(4):
+        judged(
+            calibrator,
+            {"a": {"b": n}, "at": "2024-11-21T10:00:00Z", "obj": None, "o": {}, "flag": True},
+            {"a": {"b": -n}, "at": "2024-11-21T10:00:00Z"},
+            reference={"a": {"b": n + 1}, "at": "2024-11-21T10:00:00+00:00", "obj": {"z": 1}},
+            endpoint='Odd "name"',
+        )
+    text = calibrator.render("run1")
+    data = tomllib.loads(text)
+    [block] = data["compare"]["endpoint"]
+    assert block["name"] == 'Odd "name"' and block["method"] == "GET"
+    assert block["ignore"] == ["/flag"]  # comes and goes
+    assert block["normalize"] == {"/a/b": "volatile", "/at": "datetime"}
+    assert '# refused: "/obj"' in text and "a type change" in text
+    assert '# refused: "/o"' in text and "a whole object" in text
+    assert "legacy 4/4 pairs (100%), candidate 4/4 (100%)" in text
+    config_file = tmp_path / "c.toml"
+    config_file.write_text(
+        '[targets.primary]\nurl = "http://127.0.0.1:1"\n'
+        '[targets.candidate]\nurl = "http://127.0.0.1:2"\n' + text
+    )
+    route = Router(load(config_file)).route(Record("GET", "/odd/7"))
+    assert route.endpoint == 'Odd "name"' and route.rules.ignore == ("/flag",)
+    assert dict(route.rules.normalize) == {"/a/b": "volatile", "/at": "datetime"}
+
+
+@pytest.mark.parametrize("text", ['a"b', "a\\b", "tab\there", "nl\n", "\x7f", "é ü"])
+def test_toml_strings_round_trip(text: str) -> None:
+    assert tomllib.loads(f"k = {toml_string(text)}")["k"] == text
+
+
+def test_header_noise_is_learned_as_ignore_headers() -> None:
+    rules = CompareRules(headers=("*",))
+    calibrator = Calibrator(NoiseConfig(), secondary=True)
+    calibrator.note_route("GET /h", "GET", "/h")
+    for n in range(3):
+        outcomes: dict[str, Any] = {
+            side: Response(200, (("X-Runtime", f"{side}{n}"), ("ETag", '"1"')), b"{}", 1.0)
+            for side in ("primary", "candidate", "secondary")
+        }
+        exchange = Exchange(n, Record("GET", "/h"), "GET /h", rules, outcomes)
+        exchange.diffs = diff_responses(outcomes["primary"], outcomes["candidate"], rules)
+        calibrator.judge(exchange)
+        assert paths(exchange.noise) == ["header:x-runtime"] and not exchange.diffs
+    [block] = tomllib.loads(calibrator.render("r"))["compare"]["endpoint"]
+    assert block["ignore_headers"] == ["x-runtime"] and "ignore" not in block
+
+
+def test_sample_calibrates_an_even_share_of_reads_and_every_write_to_a_secondary() -> None:
+    repeat = Calibrator(NoiseConfig(sample=0.25), secondary=False)
+    picked = [repeat.reference_for(Record("GET", "/")) for _ in range(12)]
+    assert picked == [None, None, None, "primary"] * 3
+    secondary = Calibrator(NoiseConfig(sample=0.5), secondary=True)
+    reads = [secondary.reference_for(Record("GET", "/")) for _ in range(4)]
+    assert reads == [None, "secondary", None, "secondary"]
+    assert secondary.reference_for(Record("POST", "/")) == "secondary"
+    assert (
+        Calibrator(NoiseConfig(sample=0.0), secondary=False).reference_for(Record("GET", "/"))
+        is None
+    )

@@ -1,0 +1,225 @@
+"""`--workers N`: real child processes, one merged event stream, one summary, no orphan."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import time
+from pathlib import Path
+from typing import Any
+
+import orjson
+import psutil
+import pytest
+
+from tests.conftest import (
+    ROOT,
+    Shadow,
+    assert_accounted,
+    assert_no_orphans,
+    managed_config,
+    run_shadow,
+    shadow_cmd,
+    write_jsonl,
+)
+
+
+def workers_log(path: Path, lanes_prefix: str) -> tuple[Path, set[tuple[int, str]]]:
+    """Items and in-order lane writes; the (seq, event) each must give on the fake pair."""
+    records: list[dict[str, Any]] = []
+    expected: set[tuple[int, str]] = set()
+    for n in range(60):
+        if n % 3 == 0:  # lane writes: the fake answers 409 to one out of its lane's order
+            lane, i = f"{lanes_prefix}{n % 4}", n // 12
+            records.append({"method": "POST", "path": f"/lane/{lane}/{i}", "lane": lane})
+            expected.add((n, "match"))
+        else:
+            records.append({"method": "GET", "path": f"/items/{n}", "id": f"r{n}"})
+            expected.add((n, "mismatch" if n % 5 == 0 else "match"))
+    write_jsonl(path, records)
+    return path, expected
+
+
+def child_pids(parent: int) -> set[int]:
+    try:
+        return {p.pid for p in psutil.Process(parent).children(recursive=True)}
+    except psutil.NoSuchProcess:
+        return set()
+
+
+def assert_gone(pids: set[int], timeout_s: float = 15.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    alive = pids
+    while alive and time.monotonic() < deadline:
+        alive = {p for p in alive if psutil.pid_exists(p) and not _zombie(p)}
+        time.sleep(0.05)
+    for pid in alive:
+        psutil.Process(pid).kill()
+    assert not alive, f"children left behind: {sorted(alive)}"
+
+
+def _zombie(pid: int) -> bool:
+    try:
+        return psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return True
+
+
+def test_workers_merge_into_one_stream_and_one_summary(
+    tmp_path: Path, fake_pair: tuple[str, str]
+) -> None:
+    primary, candidate = fake_pair
+    log, expected = workers_log(tmp_path / "log.jsonl", "w")
+    result = run_shadow(
+        "run", str(log), "--primary", primary, "--candidate", candidate,
+        "--workers", "3", "--emit", "all", "--progress-interval", "0.5",
+    )  # fmt: skip
+    assert result.returncode == 1, result.stderr
+    events = result.events
+    assert events[0]["event"] == "run_started" and events[0]["settings"]["workers"] == 3
+    assert [e["event"] for e in events].count("run_started") == 1
+    assert {e["run_id"] for e in events} == {events[0]["run_id"]}
+    assert {(e["seq"], e["event"]) for e in events if "seq" in e} == expected
+    for event in events:
+        if event.get("request", {}).get("method") == "POST":
+            assert event["status"] == {"primary": 200, "candidate": 200}, event  # order held
+    summary = result.summary
+    assert_accounted(summary)
+    assert (summary["requests"], summary["mismatched"]) == (60, 8)
+    assert summary["latency_ms"]["primary"]["p50"] > 0
+    assert "shard" not in summary  # a whole run, not a shard of one
+    workers = summary["workers"]
+    assert [w["shard"] for w in workers] == ["0/3", "1/3", "2/3"]
+    assert sum(w["requests"] for w in workers) == 60
+    assert all(w["exit_code"] == 1 or w["requests"] == 0 for w in workers)
+    by_endpoint = summary["by_endpoint"]
+    assert sum(ep["requests"] for ep in by_endpoint.values()) == 60
+    assert "60 requests over 3 workers" in result.stderr
+
+
+def test_workers_of_a_shard_cover_that_shard(tmp_path: Path, fake_pair: tuple[str, str]) -> None:
+    primary, candidate = fake_pair
+    log, _ = workers_log(tmp_path / "log.jsonl", "s")
+    attach = ("--primary", primary, "--candidate", candidate, "--emit", "all", "-q")
+    whole = run_shadow("run", str(log), *attach, "--shard", "1/2", "--workers", "2")
+    assert whole.events[0]["settings"]["shard"] == "1/2"
+    assert whole.summary["shard"]["index"] == 1 and whole.summary["shard"]["latency_hdr"]
+    assert [w["shard"] for w in whole.summary["workers"]] == ["1/4", "3/4"]
+    other = run_shadow("run", str(log), *attach, "--shard", "0/2")
+    seqs = [{e["seq"] for e in r.events if "seq" in e} for r in (whole, other)]
+    assert not seqs[0] & seqs[1] and seqs[0] | seqs[1] == set(range(60))
+
+
+def test_workers_refuse_stdin_and_learn_noise(tmp_path: Path) -> None:
+    url = "http://127.0.0.1:9"
+    attach = ("--primary", url, "--candidate", url, "--workers", "2")
+    result = run_shadow("run", "-", *attach, stdin=b'{"method": "GET", "path": "/"}\n')
+    assert result.returncode == 2 and "can be read only once" in result.stderr
+    log = write_jsonl(tmp_path / "log.jsonl", [{"method": "GET", "path": "/"}])
+    result = run_shadow("run", str(log), *attach, "--learn-noise", str(tmp_path / "n.toml"))
+    assert result.returncode == 2 and "--learn-noise" in result.stderr
+
+
+def start(args: list[str], out: Path) -> subprocess.Popen[bytes]:
+    with out.open("wb") as stdout:  # the child has its own copy of the descriptor
+        return subprocess.Popen(shadow_cmd(*args), cwd=ROOT, stdout=stdout, stderr=subprocess.PIPE)
+
+
+def wait_for_event(path: Path, kind: bytes, timeout_s: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if kind in path.read_bytes():
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"no {kind!r} event within {timeout_s}s")
+
+
+def slow_log(path: Path) -> Path:
+    return write_jsonl(path, [{"method": "GET", "path": "/slow/300"} for _ in range(200)])
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
+def test_a_signal_drains_every_worker_and_the_summary_adds_up(
+    tmp_path: Path, fake_pair: tuple[str, str], signum: signal.Signals
+) -> None:
+    primary, candidate = fake_pair
+    out = tmp_path / "events.jsonl"
+    args = ["run", str(slow_log(tmp_path / "log.jsonl")), "--primary", primary,
+            "--candidate", candidate, "--workers", "2", "--concurrency", "2", "--emit", "all"]  # fmt: skip
+    proc = start(args, out)
+    try:
+        wait_for_event(out, b'"match"')
+        children = child_pids(proc.pid)
+        assert len(children) >= 2
+        proc.send_signal(signum)
+        _, stderr = proc.communicate(timeout=30)
+    finally:
+        proc.kill()
+    result = Shadow(proc.returncode, out.read_bytes(), stderr.decode())
+    summary = result.summary
+    assert summary["interrupted"] is True and result.returncode == 0, result.stderr
+    assert_accounted(summary)
+    assert 0 < summary["requests"] < 200
+    assert summary["requests"] == len(result.of("match"))  # each finished record: one event
+    assert all(w["requests"] is not None for w in summary["workers"])
+    assert_gone(children)
+
+
+def test_children_die_with_a_killed_parent(tmp_path: Path, fake_pair: tuple[str, str]) -> None:
+    primary, candidate = fake_pair
+    out = tmp_path / "events.jsonl"
+    args = ["run", str(slow_log(tmp_path / "log.jsonl")), "--primary", primary,
+            "--candidate", candidate, "--workers", "2", "--timeout", "1"]  # fmt: skip
+    proc = start([*args, "--emit", "all"], out)
+    try:
+        wait_for_event(out, b'"match"')
+        children = child_pids(proc.pid)
+        assert len(children) >= 2
+        proc.kill()  # no handler runs: the children notice their stdin closing
+        proc.communicate(timeout=10)
+    finally:
+        proc.kill()
+    assert_gone(children)
+
+
+def test_managed_servers_started_once_and_a_dying_one_ends_the_run(
+    tmp_path: Path, tag: str
+) -> None:
+    config = managed_config(tmp_path, tag, candidate_args=', "--die-after", "40"')
+    log = write_jsonl(
+        tmp_path / "log.jsonl",
+        [{"method": "GET", "path": f"/items/{n}"} for n in range(400)],
+    )
+    result = run_shadow(
+        "run", "-c", str(config), str(log), "--workers", "2", "--concurrency", "2",
+        "--run-dir", str(tmp_path / "run"),
+    )  # fmt: skip
+    assert result.returncode == 3, result.stderr
+    events = result.events
+    assert [e["target"] for e in result.of("server_ready")].count("candidate") == 1
+    exited = result.of("server_exited")
+    assert any(e["target"] == "candidate" and e["expected"] is False for e in exited)
+    assert events[-1]["event"] == "run_finished" and events[-1]["exit_code"] == 3
+    assert_accounted(events[-1])
+    assert events[-1]["errors"] > 0
+    assert_no_orphans(tag)
+
+
+def test_progress_is_one_merged_event_per_interval(
+    tmp_path: Path, fake_pair: tuple[str, str]
+) -> None:
+    primary, candidate = fake_pair
+    log = write_jsonl(
+        tmp_path / "log.jsonl", [{"method": "GET", "path": "/slow/50"} for _ in range(120)]
+    )
+    result = run_shadow(
+        "run", str(log), "--primary", primary, "--candidate", candidate, "--workers", "2",
+        "--concurrency", "2", "--progress-interval", "0.5", "-q",
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    progress = result.of("progress")
+    assert progress, "no progress event"
+    assert all("worker" not in p and p["run_id"] == result.summary["run_id"] for p in progress)
+    assert max(p["requests"] for p in progress) <= 120
+    assert progress[-1]["shadow"]["processes"] >= 1
+    assert orjson.dumps(progress[-1])  # a plain JSON object
