@@ -496,19 +496,25 @@ def run(settings: RunSettings, console: Console) -> int:
     if settings.loop and any(is_stream(path) for path in settings.inputs):
         raise UsageError("--loop cannot read stdin ('-') or a pipe twice: give log files")
     validate_inputs(settings.inputs, settings.input_format)
-    stream: IO[bytes] | None = None
-    if settings.output:
-        try:
-            stream = open(settings.output, "wb")  # noqa: SIM115 - closed below
-        except OSError as exc:
-            raise UsageError(f"--output {settings.output}: {exc.strerror or exc}") from None
+    with events_output(settings.output) as stream:
+        return _loop_run(Run(settings, console, stream).execute())
+
+
+@contextlib.contextmanager
+def events_output(path: str | None) -> Iterator[IO[bytes] | None]:
+    """The `--output` file opened for events (None: stdout); a usage error if it cannot be."""
+    if not path:
+        yield None
+        return
     try:
-        shadow_run = Run(settings, console, stream)
-        return _loop_run(shadow_run.execute())
+        stream = open(path, "wb")  # noqa: SIM115 - closed below
+    except OSError as exc:
+        raise UsageError(f"--output {path}: {exc.strerror or exc}") from None
+    try:
+        yield stream
     finally:
-        if stream is not None:
-            with contextlib.suppress(OSError):  # a full disk fails the final flush too
-                stream.close()
+        with contextlib.suppress(OSError):  # a full disk fails the final flush too
+            stream.close()
 
 
 def _loop_run(coro: Any) -> int:

@@ -391,21 +391,11 @@ def run(settings: app.RunSettings, console: Console) -> int:
             "--learn-noise needs every record's counts in one process: run it without --workers"
         )
     validate_inputs(settings.inputs, settings.input_format)
-    stream: IO[bytes] | None = None
-    if settings.output:
-        try:
-            stream = open(settings.output, "wb")  # noqa: SIM115 - closed below
-        except OSError as exc:
-            raise UsageError(f"--output {settings.output}: {exc.strerror or exc}") from None
-    try:
+    with app.events_output(settings.output) as stream:
         import uvloop
 
         code: int = uvloop.run(Fleet(settings, console, stream).execute())
         return code
-    finally:
-        if stream is not None:
-            with contextlib.suppress(OSError):
-                stream.close()
 
 
 def _read_exactly(fd: int, size: int) -> bytes:
