@@ -13,14 +13,12 @@ before `run_finished` is written.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import dataclasses
 import os
 import signal
 import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
@@ -28,19 +26,19 @@ import aiohttp
 
 from shadow import compare, synth
 from shadow.auth import Authenticator, AuthError
-from shadow.config import Config
 from shadow.errors import OutputError, ShadowError, TargetError, UsageError
 from shadow.intake import Intake
 from shadow.live import LiveView
 from shadow.merge import shard_summary
 from shadow.model import SIDES, Exchange, Failure, Record, Response
 from shadow.noise import calibrator
-from shadow.pacing import Dispatch, RateSpec, make_pacer
-from shadow.partition import Partition, Shard
+from shadow.pacing import Dispatch, make_pacer
+from shadow.partition import Partition
 from shadow.progress import Progress, TimeoutStreaks, watch
 from shadow.redact import ALWAYS_REDACTED, Redactor
 from shadow.replay import Prepared, Replayer
 from shadow.routes import Router
+from shadow.settings import RunSettings, events_output
 from shadow.sink import SCHEMA_VERSION, Console, Sink
 from shadow.sources import InputProblem, Item, is_stream, iter_inputs, validate_inputs
 from shadow.supervisor import Supervisor
@@ -48,29 +46,6 @@ from shadow.tally import Tally
 
 _SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 _FAILED_GRACE_S = 1.0  # after a managed server died, for in-flight requests to fail on their own
-
-
-@dataclass(frozen=True, slots=True)
-class RunSettings:
-    config: Config
-    inputs: list[str]
-    emit: str = "mismatches"
-    output: str | None = None
-    run_dir: str | None = None
-    limit: int | None = None
-    rate: RateSpec | None = None
-    speed: float | None = None  # replay the recorded timing, this many times faster
-    max_wait_s: float = 60.0  # with speed: the longest idle gap kept
-    loop: bool = False
-    duration_s: float | None = None
-    drain_s: float | None = None
-    live: bool = False  # the rich live view on stderr (the caller checks it is a terminal)
-    synth: int | None = None  # replay this many `[synth]` records instead of the inputs
-    seed: int | None = None  # for synth; None: the config's `[synth] seed`
-    input_format: str = "auto"  # jsonl, har, gor, access, or auto (detected per input)
-    learn_noise: str | None = None  # write the learned noise rules here (TOML)
-    shard: Shard | None = None  # replay only this shard's records (shadow.partition)
-    workers: int = 1  # processes sharing the run (shadow.workers); each child is one shard
 
 
 class _Stop:
@@ -498,23 +473,6 @@ def run(settings: RunSettings, console: Console) -> int:
     validate_inputs(settings.inputs, settings.input_format)
     with events_output(settings.output) as stream:
         return _loop_run(Run(settings, console, stream).execute())
-
-
-@contextlib.contextmanager
-def events_output(path: str | None) -> Iterator[IO[bytes] | None]:
-    """The `--output` file opened for events (None: stdout); a usage error if it cannot be."""
-    if not path:
-        yield None
-        return
-    try:
-        stream = open(path, "wb")  # noqa: SIM115 - closed below
-    except OSError as exc:
-        raise UsageError(f"--output {path}: {exc.strerror or exc}") from None
-    try:
-        yield stream
-    finally:
-        with contextlib.suppress(OSError):  # a full disk fails the final flush too
-            stream.close()
 
 
 def _loop_run(coro: Any) -> int:

@@ -28,6 +28,7 @@ from shadow.config import (
 )
 from shadow.errors import ConfigError, ShadowError, UsageError
 from shadow.partition import Shard, parse_shard
+from shadow.settings import RunSettings
 from shadow.sink import Console
 from shadow.sources import (
     AUTO,
@@ -251,7 +252,7 @@ def command_run(args: argparse.Namespace, logs: list[str], console: Console) -> 
         require_synth(config)
     elif not logs:
         raise UsageError("no log given (a path, several, or '-' for stdin)")
-    settings = app.RunSettings(
+    settings = RunSettings(
         config=config,
         inputs=logs,
         input_format=getattr(args, "format", AUTO),

@@ -46,6 +46,7 @@ from shadow.errors import ShadowError, UsageError
 from shadow.merge import absorb, merge_calibration, merge_pacing, merge_progress, shard_summary
 from shadow.partition import WHOLE, Shard
 from shadow.progress import UsageSampler
+from shadow.settings import RunSettings, events_output
 from shadow.sink import Console
 from shadow.sources import is_stream, validate_inputs
 from shadow.supervisor import Supervisor
@@ -115,7 +116,7 @@ def child_targets(targets: Mapping[str, TargetConfig]) -> dict[str, TargetConfig
 class Fleet:
     """The parent of a `--workers` run: servers, children, merged events, one summary."""
 
-    def __init__(self, settings: app.RunSettings, console: Console, stream: IO[bytes] | None):
+    def __init__(self, settings: RunSettings, console: Console, stream: IO[bytes] | None):
         self.settings = settings
         self.console = console
         self.run = app.Run(settings, console, stream)
@@ -154,7 +155,7 @@ class Fleet:
             settings.run_dir or settings.config.run_dir or Path("shadow-runs") / self.run.run_id
         )
 
-    def child_settings(self, worker: Worker, supervisor: Supervisor) -> app.RunSettings:
+    def child_settings(self, worker: Worker, supervisor: Supervisor) -> RunSettings:
         settings, count = self.settings, self.settings.workers
         config = settings.config
         # Children report twice per interval, so the parent's merged event is never stale.
@@ -378,7 +379,7 @@ class Fleet:
         return self.run.tally.exit_code(self.run.config.thresholds)
 
 
-def run(settings: app.RunSettings, console: Console) -> int:
+def run(settings: RunSettings, console: Console) -> int:
     """Check what N processes cannot share, then run the fleet."""
     streams = [path for path in settings.inputs if is_stream(path)]
     if streams and settings.synth is None:
@@ -391,7 +392,7 @@ def run(settings: app.RunSettings, console: Console) -> int:
             "--learn-noise needs every record's counts in one process: run it without --workers"
         )
     validate_inputs(settings.inputs, settings.input_format)
-    with app.events_output(settings.output) as stream:
+    with events_output(settings.output) as stream:
         import uvloop
 
         code: int = uvloop.run(Fleet(settings, console, stream).execute())
