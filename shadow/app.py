@@ -40,7 +40,14 @@ from shadow.replay import Prepared, Replayer
 from shadow.routes import Router
 from shadow.settings import RunSettings, events_output
 from shadow.sink import SCHEMA_VERSION, Console, Sink
-from shadow.sources import InputProblem, Item, is_stream, iter_inputs, validate_inputs
+from shadow.sources import (
+    InputProblem,
+    Item,
+    is_stream,
+    iter_inputs,
+    merge_by_ts,
+    validate_inputs,
+)
 from shadow.supervisor import Supervisor
 from shadow.tally import Tally
 
@@ -134,7 +141,9 @@ class Run:
         if self.settings.synth is not None and synth_config is not None:
             seed = synth_config.seed if self.settings.seed is None else self.settings.seed
             return synth.generate(synth_config, seed, self.settings.synth)
-        return iter_inputs(
+        # With the recorded timing, several logs are one timeline: merged in `ts` order.
+        read = merge_by_ts if self.settings.speed is not None else iter_inputs
+        return read(
             self.settings.inputs, self.config.replay.max_record_bytes, self.settings.input_format
         )
 

@@ -377,3 +377,26 @@ def test_usage_errors_are_exit_2(tmp_path: Path) -> None:
     )
     assert missing.returncode == 2 and "missing.jsonl" in missing.stderr
     assert missing.stdout == b""
+
+
+def test_recorded_timing_merges_several_logs_in_ts_order(
+    fake_pair: tuple[str, str], tmp_path: Path
+) -> None:
+    first = write_jsonl(
+        tmp_path / "a.jsonl",
+        [{"method": "GET", "path": f"/items/{n}", "ts": float(n)} for n in (1, 3, 5)],
+    )
+    second = write_jsonl(
+        tmp_path / "b.jsonl",
+        [{"method": "GET", "path": f"/items/{n}", "ts": float(n)} for n in (2, 4, 6)],
+    )
+    primary, candidate = fake_pair
+    result = run_shadow(
+        *("run", "--primary", primary, "--candidate", candidate, "--emit", "all"),
+        *("--speed", "50", "--concurrency", "1", str(first), str(second)),
+    )
+    exchanges = sorted(
+        (e for e in result.events if e["event"] in ("match", "mismatch")), key=lambda e: e["seq"]
+    )
+    assert [e["request"]["path"] for e in exchanges] == [f"/items/{n}" for n in range(1, 7)]
+    assert_accounted(result.summary)

@@ -114,3 +114,26 @@ def test_iter_inputs_gz_and_missing(tmp_path: Path) -> None:
 def test_arbitrary_bytes_never_raise(data: bytes) -> None:
     for item in read(data, limit=128):
         assert isinstance(item, Record | InputProblem)
+
+
+def test_merge_by_ts_interleaves_files_in_recorded_order(tmp_path: Path) -> None:
+    from shadow.sources import merge_by_ts
+
+    first = tmp_path / "a.jsonl"
+    first.write_bytes(
+        b'{"method": "GET", "path": "/a1", "ts": 1}\n'
+        b'{"method": "GET", "path": "/a2", "ts": 4}\n'
+        b"broken\n"
+        b'{"method": "GET", "path": "/a3", "ts": 6}\n'
+    )
+    second = tmp_path / "b.jsonl.gz"
+    second.write_bytes(
+        gzip.compress(
+            b'{"method": "GET", "path": "/b1", "ts": 2}\n'
+            b'{"method": "GET", "path": "/b2"}\n'
+            b'{"method": "GET", "path": "/b3", "ts": 5}\n'
+        )
+    )
+    items = list(merge_by_ts([str(first), str(second)], 1 << 20))
+    order = [i.path if isinstance(i, Record) else f"problem:{i.line}" for i in items]
+    assert order == ["/a1", "/b1", "/b2", "/a2", "problem:3", "/b3", "/a3"]

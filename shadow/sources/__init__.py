@@ -15,6 +15,7 @@ from shadow.sources.base import (
     UnreadableInput,
     is_stream,
     iter_inputs,
+    merge_by_ts,
     open_input,
     validate_inputs,
 )
@@ -28,6 +29,7 @@ __all__ = [
     "UnreadableInput",
     "is_stream",
     "iter_inputs",
+    "merge_by_ts",
     "open_input",
     "validate_inputs",
 ]

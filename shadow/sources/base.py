@@ -9,7 +9,9 @@ then handed to the reader again, so stdin can be sniffed without being seekable.
 from __future__ import annotations
 
 import gzip
+import heapq
 import io
+import math
 import os
 import stat
 import sys
@@ -218,3 +220,22 @@ def iter_inputs(paths: list[str], max_record_bytes: int, fmt: str = AUTO) -> Ite
             yield UnreadableInput(name, 0, f"read failed: {exc}")
         finally:
             stream.close()
+
+
+def merge_by_ts(paths: list[str], max_record_bytes: int, fmt: str = AUTO) -> Iterator[Item]:
+    """Every input at once, merged in `ts` order, for replay with the recorded timing.
+
+    Each file is taken to be in its own recorded order; an item without a `ts` (a record
+    that has none, a problem) keeps the place of the item before it in its file.
+    """
+
+    def keyed(index: int, path: str) -> Iterator[tuple[float, int, int, Item]]:
+        last = -math.inf
+        for position, item in enumerate(iter_inputs([path], max_record_bytes, fmt)):
+            if isinstance(item, Record) and item.ts is not None:
+                last = item.ts
+            yield last, index, position, item
+
+    streams = [keyed(index, path) for index, path in enumerate(paths)]
+    for *_, item in heapq.merge(*streams):
+        yield item
