@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import subprocess
@@ -161,3 +162,37 @@ shutdown_grace_s = 2
     path = tmp_path / "shadow.toml"
     path.write_text(text)
     return path
+
+
+@contextlib.contextmanager
+def demo_servers_running(secrets: dict[str, str]) -> Iterator[dict[str, str]]:
+    """The demo's legacy and rewrite servers on 127.0.0.1 and free ports, by flavour name."""
+    env = {**os.environ, **secrets}
+    procs, urls = [], {}
+    for flavour in ("legacy", "rewrite"):
+        port = free_port()
+        procs.append(
+            subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    f"shadow.demo.{flavour}",
+                    "--host",
+                    "127.0.0.1",
+                    "--port",
+                    str(port),
+                ],
+                env=env,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
+        )
+        urls[flavour] = f"http://127.0.0.1:{port}"
+    try:
+        for url in urls.values():
+            wait_http(url + "/internal/embed/weights")
+        yield urls
+    finally:
+        for proc in procs:
+            proc.kill()
+            proc.wait(timeout=5)

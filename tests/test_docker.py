@@ -12,8 +12,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -21,7 +19,7 @@ from typing import Any
 import pytest
 from dotenv import dotenv_values
 
-from tests.conftest import ROOT, free_port, run_shadow, wait_http
+from tests.conftest import ROOT, demo_servers_running, run_shadow
 
 yaml = pytest.importorskip("yaml")
 jsonschema = pytest.importorskip("jsonschema")
@@ -88,35 +86,8 @@ def test_compose_services_run_the_demo_servers_and_an_attached_shadow() -> None:
 @pytest.fixture
 def demo_servers() -> Iterator[dict[str, str]]:
     """The two demo servers as compose runs them, on 127.0.0.1 and free ports."""
-    procs, urls = [], {}
-    env = {**os.environ, **DEMO_ENV}
-    for name in ("legacy", "rewrite"):
-        port = free_port()
-        procs.append(
-            subprocess.Popen(
-                [
-                    sys.executable,
-                    "-m",
-                    f"shadow.demo.{name}",
-                    "--host",
-                    "127.0.0.1",
-                    "--port",
-                    str(port),
-                ],
-                env=env,
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL,
-            )
-        )
-        urls[name] = f"http://127.0.0.1:{port}"
-    try:
-        for url in urls.values():
-            wait_http(url + "/internal/embed/weights")
+    with demo_servers_running(DEMO_ENV) as urls:
         yield urls
-    finally:
-        for proc in procs:
-            proc.terminate()
-            proc.wait(timeout=10)
 
 
 def test_the_compose_demo_config_finds_the_two_seeded_bugs(

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -16,9 +15,8 @@ import pytest
 from tests.conftest import (
     ROOT,
     Shadow,
-    free_port,
+    demo_servers_running,
     run_shadow,
-    wait_http,
     write_jsonl,
 )
 
@@ -92,27 +90,9 @@ def test_a_mismatch_request_replays_through_shadow_run_on_its_own(
 
 @pytest.fixture
 def demo_servers() -> Iterator[dict[str, str]]:
-    env = {**os.environ, "SECRET_KEY": "s" * 32, "CGRANTS_API_TOKEN": "internal-for-test"}
-    procs, urls = [], {}
-    for flavour in ("legacy", "rewrite"):
-        port = free_port()
-        procs.append(
-            subprocess.Popen(
-                [sys.executable, "-m", f"shadow.demo.{flavour}", "--port", str(port)],
-                env=env,
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL,
-            )
-        )
-        urls[flavour] = f"http://127.0.0.1:{port}"
-    try:
-        for url in urls.values():
-            wait_http(url + "/internal/embed/weights")
+    secrets = {"SECRET_KEY": "s" * 32, "CGRANTS_API_TOKEN": "internal-for-test"}
+    with demo_servers_running(secrets) as urls:
         yield urls
-    finally:
-        for proc in procs:
-            proc.kill()
-            proc.wait(timeout=5)
 
 
 def test_the_curl_field_reproduces_the_request_against_either_target(
