@@ -25,14 +25,13 @@ class Record:
     """One request read from a log (SPEC §4), with where it came from.
 
     `body` holds the JSON value when the record had one; `body_bytes` is what goes on the wire.
-    `has_json_body` tells a JSON `null` body apart from no body at all.
+    `has_json_body` (from `body_form`) tells a JSON `null` body apart from no body at all.
     """
 
     method: str
     path: str
     headers: Headers = ()
     body: Any = None
-    has_json_body: bool = False
     body_bytes: bytes | None = None
     body_form: str = ""  # "", "json", "text" or "b64": how the record wrote its body
     name: str | None = None
@@ -43,6 +42,10 @@ class Record:
     vars: Mapping[str, Any] = field(default_factory=dict)
     source: str = ""
     line: int = 0
+
+    @property
+    def has_json_body(self) -> bool:
+        return self.body_form == "json"
 
     def header(self, name: str) -> str | None:
         """The first value of header `name` (case-insensitive), or None."""

@@ -47,7 +47,6 @@ def test_secrets_become_placeholders_the_shell_fills_in() -> None:
         "/check?x=1&y=$HOME",
         headers=(("Authorization", "Bearer secret"), ("X-Api-Key", "k"), ("Accept", "a'b\"c")),
         body=[{"it's": "ok"}],
-        has_json_body=True,
         body_form="json",
         auth="internal",
     )

@@ -326,7 +326,6 @@ def _record(head: bytes, body: bytes | None, header: re.Match[bytes], where: _Wh
         path=path,
         headers=tuple(headers),
         body=shaped.value,
-        has_json_body=shaped.form == "json",
         body_bytes=shaped.data,
         body_form=shaped.form,
         id=header.group(2).decode("ascii"),

@@ -63,7 +63,6 @@ def record_from_entry(entry: Any, source: str = "", max_body_bytes: int = 1 << 6
         path=path,
         headers=tuple(headers),
         body=body.value,
-        has_json_body=body.form == "json",
         body_bytes=body.data,
         body_form=body.form,
         ts=_started(entry.get("startedDateTime")),

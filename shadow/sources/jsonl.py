@@ -63,7 +63,6 @@ def record_from_dict(data: Any, source: str = "", line: int = 0) -> Record:
         path=path,
         headers=_headers(data.get("headers")),
         body=body,
-        has_json_body=body_form == "json",
         body_bytes=body_bytes,
         body_form=body_form,
         name=_optional_str(data, "name"),

@@ -21,7 +21,6 @@ def json_record(body: object, headers: tuple[tuple[str, str], ...] = ()) -> Reco
         "/x",
         headers,
         body=body,
-        has_json_body=True,
         body_bytes=json_body_bytes(body),
         body_form="json",
     )
