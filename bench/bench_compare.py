@@ -36,7 +36,7 @@ from typing import Any
 import orjson
 from servers import make_body
 
-from shadow import compare
+from shadow.compare import diff as compare
 from shadow.model import CompareRules, Response
 
 RULES = CompareRules()

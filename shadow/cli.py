@@ -17,8 +17,8 @@ from typing import Any
 
 import orjson
 
-from shadow import __version__, app, pacing, synth, workers
-from shadow.config import (
+from shadow import __version__
+from shadow.config.load import (
     Config,
     ReplayConfig,
     attach_config,
@@ -26,19 +26,22 @@ from shadow.config import (
     load,
     replace_targets,
 )
+from shadow.config.settings import RunSettings
+from shadow.config.synth import SynthConfig
 from shadow.errors import ConfigError, ShadowError, UsageError
-from shadow.partition import Shard, parse_shard
-from shadow.settings import RunSettings
-from shadow.sink import Console
+from shadow.events.sink import Console
+from shadow.replay import pacing
+from shadow.replay.partition import Shard, parse_shard
+from shadow.run import app, fleet
 from shadow.sources import (
     AUTO,
     FORMATS,
     InputProblem,
     UnreadableInput,
     iter_inputs,
+    synth,
     validate_inputs,
 )
-from shadow.synth_config import SynthConfig
 
 
 def _positive_int(text: str) -> int:
@@ -273,7 +276,7 @@ def command_run(args: argparse.Namespace, logs: list[str], console: Console) -> 
         workers=args.workers,
     )
     if args.workers > 1:
-        return workers.run(settings, console)
+        return fleet.run(settings, console)
     return app.run(settings, console)
 
 

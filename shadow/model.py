@@ -139,7 +139,7 @@ class CompareRules:
     """How one endpoint's responses are compared (SPEC §6 `[compare]`).
 
     Pointer patterns use `*` for one segment and `**` for any number of segments.
-    `normalize` maps a pattern to a normalizer (shadow.normalize.NORMALIZERS); `unordered_keys`
+    `normalize` maps a pattern to a normalizer (shadow.compare.normalize.NORMALIZERS); `unordered_keys`
     maps a pattern to the member that pairs up the objects of an unordered array. `headers`
     names headers to compare (`*`: all but the volatile ones and `ignore_headers`). Numbers are
     equal within `tolerance` (absolute) or `relative_tolerance` (of the larger magnitude).

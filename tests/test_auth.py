@@ -15,10 +15,10 @@ from aiohttp.test_utils import TestServer
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
-from shadow.auth import Authenticator, AuthError
-from shadow.config import load
+from shadow.config.load import load
 from shadow.errors import ConfigError
 from shadow.model import Record
+from shadow.replay.auth import Authenticator, AuthError
 from tests.conftest import ROOT, assert_accounted, shadow_cmd, write_jsonl
 
 TARGETS = """

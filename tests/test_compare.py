@@ -1,4 +1,4 @@
-"""Tests for shadow.compare: one case per difference kind, the rule knobs, and properties."""
+"""Tests for shadow.compare.diff: one case per difference kind, the rule knobs, and properties."""
 
 from __future__ import annotations
 
@@ -11,8 +11,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from shadow import compare
-from shadow.compare import diff_json, diff_responses, match_pointer, parse_json_body
+from shadow.compare import diff as compare
+from shadow.compare.diff import diff_json, diff_responses, match_pointer, parse_json_body
 from shadow.model import CompareRules, Difference, Response
 
 RULES = CompareRules()

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from shadow.auth import Authenticator
-from shadow.config import load
+from shadow.config.load import load
 from shadow.errors import ConfigError
+from shadow.replay.auth import Authenticator
 
 GOOD = """
 [targets.primary]
@@ -127,7 +127,7 @@ ignore = ["/stamps"]
 """,
     )
     from shadow.model import Record
-    from shadow.routes import Router
+    from shadow.replay.routes import Router
 
     router = Router(load(path))
     route = router.route(Record("GET", "/score/3/0xabc?x=1"))
@@ -148,8 +148,8 @@ def test_auth_secret_missing_is_a_config_error(tmp_path: Path) -> None:
 def test_jwt_claims_from_vars_and_cached(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     import jwt
 
-    from shadow.auth import AuthError
     from shadow.model import Record
+    from shadow.replay.auth import AuthError
 
     monkeypatch.setenv("SHADOW_TEST_SECRET", "a-test-secret-that-is-32-bytes-long!")
     path = write(

@@ -6,11 +6,11 @@ from pathlib import Path
 
 import pytest
 
-from shadow.config import load
-from shadow.config_rules import Limits, NoiseConfig
+from shadow.config.load import load
+from shadow.config.rules import Limits, NoiseConfig
 from shadow.errors import ConfigError
 from shadow.model import Record
-from shadow.routes import Router, infer_template
+from shadow.replay.routes import Router, infer_template
 
 GOOD = """
 [targets.primary]

@@ -28,8 +28,8 @@ from shadow.sources import (
     iter_inputs,
     validate_inputs,
 )
-from shadow.sources.base import open_detected
 from shadow.sources.jsonl import record_from_dict
+from shadow.sources.opening import open_detected
 
 ROOT = Path(__file__).resolve().parents[1]
 LOGS = ROOT / "replay_logs"

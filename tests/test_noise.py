@@ -9,13 +9,13 @@ from typing import Any
 import orjson
 import pytest
 
-from shadow.compare import diff_responses
-from shadow.config import load
-from shadow.config_rules import NoiseConfig
-from shadow.learned import toml_string
+from shadow.compare.diff import diff_responses
+from shadow.compare.noise import Calibrator, generalize, refusal
+from shadow.compare.noise_rules import toml_string
+from shadow.config.load import load
+from shadow.config.rules import NoiseConfig
 from shadow.model import REPEAT, CompareRules, Difference, Exchange, Failure, Record, Response
-from shadow.noise import Calibrator, generalize, refusal
-from shadow.routes import Router
+from shadow.replay.routes import Router
 
 RULES = CompareRules()
 

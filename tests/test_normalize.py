@@ -7,9 +7,9 @@ from typing import Any
 
 import pytest
 
-from shadow.compare import VOLATILE_HEADERS, diff_json, diff_responses
+from shadow.compare.diff import VOLATILE_HEADERS, diff_json, diff_responses
+from shadow.compare.normalize import NORMALIZERS, equal_under, parse_instant, parse_norm
 from shadow.model import CompareRules, Difference, Response
-from shadow.normalize import NORMALIZERS, equal_under, parse_instant, parse_norm
 
 
 def norm(pattern: str, spec: str) -> CompareRules:

@@ -10,10 +10,11 @@ from pathlib import Path
 import orjson
 import pytest
 
-from shadow.config import load
+from shadow.config.load import load
 from shadow.errors import ConfigError
+from shadow.events.sink import Sink
 from shadow.model import CompareRules, Difference, Exchange, Failure, Record, Response
-from shadow.pacing import (
+from shadow.replay.pacing import (
     Dispatch,
     RatePacer,
     RateSpec,
@@ -22,9 +23,8 @@ from shadow.pacing import (
     parse_duration,
     parse_rate,
 )
-from shadow.progress import Behind, Sample, TimeoutStreaks, Usage
-from shadow.sink import Sink
-from shadow.tally import Tally
+from shadow.run.progress import Behind, Sample, TimeoutStreaks, Usage
+from shadow.run.tally import Tally
 
 
 @pytest.mark.parametrize(

@@ -7,9 +7,9 @@ from typing import Any
 
 import pytest
 
-from shadow.config import LaneRule
+from shadow.config.load import LaneRule
 from shadow.model import Record
-from shadow.partition import WHOLE, Partition, Shard, parse_shard, shard_of
+from shadow.replay.partition import WHOLE, Partition, Shard, parse_shard, shard_of
 from shadow.sources import InputProblem
 from tests.conftest import assert_accounted, run_shadow, write_jsonl
 

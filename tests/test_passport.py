@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from shadow.config import load
+from shadow.config.load import load
 from tests.conftest import ROOT, Shadow, assert_accounted, run_shadow
 
 PASSPORT = ROOT / "config" / "passport.toml"

@@ -16,7 +16,7 @@ import pytest
 
 from shadow import cli
 from shadow.report.diffview import Row, diff_rows
-from shadow.report.progress import MAX_POINTS, Point, Series, parse_ts, read_point
+from shadow.report.series import MAX_POINTS, Point, Series, parse_ts, read_point
 from tests.conftest import ROOT, Shadow, run_shadow, shadow_cmd, write_jsonl
 
 # 45 items named by n % 3; the candidate answers n as a string when n % 5 == 0: three

@@ -12,9 +12,9 @@ from typing import Any
 import orjson
 import pytest
 
+from shadow.events.curl import curl_command, placeholder
+from shadow.events.sink import Sink
 from shadow.model import REDACTED, CompareRules, Difference, Exchange, Failure, Record, Response
-from shadow.reproduce import curl_command, placeholder
-from shadow.sink import Sink
 
 # Prints what the shell handed to `curl`: its arguments and what it read on stdin.
 RECORDER = (

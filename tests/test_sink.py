@@ -7,8 +7,8 @@ import re
 
 import orjson
 
+from shadow.events.sink import Sink, utc_now
 from shadow.model import CompareRules, Difference, Exchange, Failure, Record, Response
-from shadow.sink import Sink, utc_now
 
 
 def test_every_line_starts_with_event_ts_run_id() -> None:

@@ -23,9 +23,9 @@ import pytest
 import uvloop
 from aiohttp import web
 
-from shadow.config import Health, TargetConfig
+from shadow.config.load import Health, TargetConfig
 from shadow.errors import PortInUseError, ServerExitedError, ServerStartError
-from shadow.supervisor import ManagedServer, Supervisor
+from shadow.servers.supervisor import ManagedServer, Supervisor
 
 FAKE_SERVER = Path(__file__).parent / "helpers" / "fake_server.py"
 CRASHING_SHADOW = Path(__file__).parent / "helpers" / "crashing_shadow.py"

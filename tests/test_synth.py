@@ -12,12 +12,12 @@ from typing import Any
 import orjson
 import pytest
 
-from shadow import synth
-from shadow.config import load
+from shadow.config.load import load
+from shadow.config.synth import SynthConfig
 from shadow.errors import ConfigError
 from shadow.model import Record
+from shadow.sources import synth
 from shadow.sources.jsonl import record_from_dict
-from shadow.synth_config import SynthConfig
 from tests.conftest import (
     ROOT,
     assert_accounted,

@@ -14,7 +14,7 @@ from shadow.report.examples import dumps
 from shadow.report.read import InputStats, check_inputs, read_events
 from shadow.report.summary import Report, build_report
 from shadow.report.text import render_text
-from shadow.sources.base import display_name
+from shadow.sources.opening import display_name
 
 __all__ = ["Report", "aggregate_files", "report"]
 

@@ -20,7 +20,7 @@ from typing import Any
 
 from shadow.report.examples import make_example
 from shadow.report.latency import LatencyBuckets
-from shadow.report.progress import Series, parse_ts, read_point
+from shadow.report.series import Series, parse_ts, read_point
 
 OTHER = "(other)"
 UNKNOWN = "(unknown)"

@@ -2,7 +2,7 @@
 
 An events file may carry request bodies of megabytes and diff values that are whole objects;
 a report only needs enough to recognise the difference, so every kept example is bounded.
-The curl line is the event's own `curl` field, or made the same way (`shadow.reproduce`) for
+The curl line is the event's own `curl` field, or made the same way (`shadow.events.curl`) for
 events without one: the target is `$TARGET` and each redacted header a `$NAME` placeholder, so
 no secret is ever written into the report.
 """
@@ -15,7 +15,7 @@ from typing import Any
 
 import orjson
 
-from shadow.reproduce import curl_command
+from shadow.events.curl import curl_command
 
 MAX_REQUEST_BYTES = 8192
 MAX_DIFFS = 50

@@ -22,7 +22,7 @@ matplotlib.use("Agg")
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
-from shadow.report.progress import Point
+from shadow.report.series import Point
 
 Curve = Sequence[tuple[float, float]]
 

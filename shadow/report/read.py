@@ -17,7 +17,7 @@ from typing import Any
 import orjson
 
 from shadow.errors import InputError
-from shadow.sources.base import STDIN, display_name, open_input
+from shadow.sources.opening import STDIN, display_name, open_input
 
 KEEP_MALFORMED_LINES = 20
 # A file whose first lines hold no event is not read to its end: it is the wrong file.

@@ -6,8 +6,8 @@ from collections.abc import Mapping
 from typing import Any
 
 from shadow.report.aggregate import MAX_ENDPOINTS, MAX_EXAMPLES, OTHER, Aggregator, RunState
-from shadow.report.progress import parse_ts
 from shadow.report.read import InputStats
+from shadow.report.series import parse_ts
 
 COUNT_KEYS = ("requests", "matched", "mismatched", "errors")
 TOTAL_KEYS = (*COUNT_KEYS, "input_errors", "skipped", "noise")

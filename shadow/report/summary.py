@@ -27,9 +27,9 @@ from shadow.report.latency import (
     summary_curve,
     to_histogram,
 )
-from shadow.report.progress import Point
 from shadow.report.read import InputStats
 from shadow.report.runs import COUNT_KEYS, TOTAL_KEYS, mapping, number, run_entry, verdict, warnings
+from shadow.report.series import Point
 
 REPORT_SCHEMA = 1
 TOP_DIFFS = 50

@@ -8,7 +8,8 @@ one iterator over every input, and the app pulls batches of it from a worker thr
 stdin never blocks the loop.
 """
 
-from shadow.sources.base import (
+from shadow.sources.detect import FORMATS
+from shadow.sources.opening import (
     AUTO,
     InputProblem,
     Item,
@@ -19,7 +20,6 @@ from shadow.sources.base import (
     open_input,
     validate_inputs,
 )
-from shadow.sources.detect import FORMATS
 
 __all__ = [
     "AUTO",

@@ -14,7 +14,7 @@ from typing import BinaryIO
 
 from shadow.model import Record
 from shadow.sources import wire
-from shadow.sources.base import InputProblem, Item
+from shadow.sources.opening import InputProblem, Item
 
 BODY_METHODS = frozenset(("POST", "PUT", "PATCH"))
 _QUOTED = rb'"((?:[^"\\]|\\.)*)"'

@@ -18,7 +18,7 @@ from typing import BinaryIO, NamedTuple
 
 from shadow.model import Record
 from shadow.sources import wire
-from shadow.sources.base import InputProblem, Item
+from shadow.sources.opening import InputProblem, Item
 
 SEPARATOR = "\n\U0001f435\U0001f648\U0001f649\n".encode()
 # Latency (-1 for requests) is the usual fourth field; some builds add a client address.

@@ -19,7 +19,7 @@ import ijson
 
 from shadow.model import Record
 from shadow.sources import wire
-from shadow.sources.base import InputProblem, Item
+from shadow.sources.opening import InputProblem, Item
 
 _FORM = "application/x-www-form-urlencoded"
 

@@ -11,7 +11,7 @@ from urllib.parse import urlsplit
 import orjson
 
 from shadow.model import Record, json_body_bytes
-from shadow.sources.base import InputProblem, Item
+from shadow.sources.opening import InputProblem, Item
 
 
 def read_records(stream: BinaryIO, source: str, max_record_bytes: int) -> Iterator[Item]:

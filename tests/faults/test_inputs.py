@@ -20,7 +20,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from shadow.compare import parse_json_body
+from shadow.compare.diff import parse_json_body
 from shadow.errors import InputError
 from shadow.model import Record
 from shadow.report.read import InputStats, read_events

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from shadow.config import load
+from shadow.config.load import load
 from shadow.errors import ConfigError
+from shadow.events.redact import Redactor
 from shadow.model import REDACTED, Difference, Record, json_body_bytes
-from shadow.redact import Redactor
 
 PATHS = ("/**/password", "/**/email")
 

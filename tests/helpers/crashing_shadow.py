@@ -13,8 +13,8 @@ from pathlib import Path
 
 import aiohttp
 
-from shadow.config import Health, TargetConfig
-from shadow.supervisor import ManagedServer
+from shadow.config.load import Health, TargetConfig
+from shadow.servers.supervisor import ManagedServer
 
 
 class Quiet:

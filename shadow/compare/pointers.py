@@ -14,8 +14,8 @@ from collections.abc import Iterable
 from functools import lru_cache
 from typing import TypeAlias
 
+from shadow.compare.normalize import SCALAR_KINDS, Norm, parse_norm
 from shadow.model import CompareRules
-from shadow.normalize import SCALAR_KINDS, Norm, parse_norm
 
 __all__ = ["Machine", "State", "compile_rules", "format_pointer", "match_pointer", "parse_pointer"]
 

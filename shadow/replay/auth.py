@@ -30,7 +30,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from jwt.warnings import InsecureKeyLengthWarning
 
-from shadow.config import AuthProfile, Config
+from shadow.config.load import AuthProfile, Config
 from shadow.errors import ConfigError
 from shadow.model import Record
 

@@ -34,7 +34,7 @@ Counts include the exchange being judged, so an endpoint's first exchange is jud
 calibration pair. Judging as exchanges finish keeps the output streaming, at a price: a path
 that is noisy only rarely can hide a real change among the first exchanges of its endpoint
 (`min_samples` demands more evidence first). `--learn-noise` writes the criteria applied to the
-final counts as `[[compare.endpoint]]` blocks (shadow/learned.py).
+final counts as `[[compare.endpoint]]` blocks (shadow/compare/noise_rules.py).
 """
 
 from __future__ import annotations
@@ -42,12 +42,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from shadow.compare import diff_responses
-from shadow.config import Config
-from shadow.config_rules import SAFE_METHODS, NoiseConfig
-from shadow.learned import Finding, render_rules
+from shadow.compare.diff import diff_responses
+from shadow.compare.noise_rules import Finding, render_rules
+from shadow.compare.normalize import equal_under
+from shadow.config.load import Config
+from shadow.config.rules import SAFE_METHODS, NoiseConfig
 from shadow.model import REPEAT, Difference, Exchange, Record, Response
-from shadow.normalize import equal_under
 
 MAX_ENDPOINTS = 500
 MAX_PATHS_PER_ENDPOINT = 400

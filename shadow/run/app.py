@@ -24,32 +24,33 @@ from typing import IO, Any
 
 import aiohttp
 
-from shadow import compare, synth
-from shadow.auth import Authenticator, AuthError
+from shadow.compare.diff import diff_responses
+from shadow.compare.noise import calibrator
+from shadow.config.settings import RunSettings, events_output
 from shadow.errors import OutputError, ShadowError, TargetError, UsageError
-from shadow.intake import Intake
-from shadow.live import LiveView
-from shadow.merge import shard_summary
+from shadow.events.redact import ALWAYS_REDACTED, Redactor
+from shadow.events.sink import SCHEMA_VERSION, Console, Sink
 from shadow.model import SIDES, Exchange, Failure, Record, Response
-from shadow.noise import calibrator
-from shadow.pacing import Dispatch, make_pacer
-from shadow.partition import Partition
-from shadow.progress import Progress, TimeoutStreaks, watch
-from shadow.redact import ALWAYS_REDACTED, Redactor
-from shadow.replay import Prepared, Replayer
-from shadow.routes import Router
-from shadow.settings import RunSettings, events_output
-from shadow.sink import SCHEMA_VERSION, Console, Sink
+from shadow.replay.auth import Authenticator, AuthError
+from shadow.replay.intake import Intake
+from shadow.replay.pacing import Dispatch, make_pacer
+from shadow.replay.partition import Partition
+from shadow.replay.pool import Prepared, Replayer
+from shadow.replay.routes import Router
+from shadow.run.live import LiveView
+from shadow.run.merge import shard_summary
+from shadow.run.progress import Progress, TimeoutStreaks, watch
+from shadow.run.tally import Tally
+from shadow.servers.supervisor import Supervisor
 from shadow.sources import (
     InputProblem,
     Item,
     is_stream,
     iter_inputs,
     merge_by_ts,
+    synth,
     validate_inputs,
 )
-from shadow.supervisor import Supervisor
-from shadow.tally import Tally
 
 _SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 _FAILED_GRACE_S = 1.0  # after a managed server died, for in-flight requests to fail on their own
@@ -169,7 +170,7 @@ class Run:
         primary = exchange.outcomes.get("primary")
         candidate = exchange.outcomes.get("candidate")
         if isinstance(primary, Response) and isinstance(candidate, Response):
-            exchange.diffs = compare.diff_responses(primary, candidate, exchange.rules)
+            exchange.diffs = diff_responses(primary, candidate, exchange.rules)
         if self.observe(exchange):
             return
         if self.noise is not None:

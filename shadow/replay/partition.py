@@ -21,7 +21,7 @@ import hashlib
 import re
 from dataclasses import dataclass
 
-from shadow.config import LaneRule
+from shadow.config.load import LaneRule
 from shadow.model import Record
 
 _LANE = b"lane\0"

@@ -26,9 +26,9 @@ import aiohttp
 from multidict import CIMultiDict
 from yarl import URL
 
-from shadow.config import ReplayConfig, TargetConfig
+from shadow.config.load import ReplayConfig, TargetConfig
 from shadow.model import REPEAT, CompareRules, Exchange, Failure, Outcome, Record, Response
-from shadow.partition import lane_of
+from shadow.replay.partition import lane_of
 
 # Headers that describe one hop or one encoding of the body; aiohttp sets its own.
 _HOP_BY_HOP = frozenset(
@@ -58,7 +58,7 @@ class Prepared:
     failure: Failure | None = None  # the record cannot be sent (its auth cannot be built)
     down: Mapping[str, Failure] = field(default_factory=dict)  # targets not to send to now
     drop: frozenset[str] = frozenset()  # recorded headers (lowercase) not to send
-    # Noise calibration: the target asked again once the others have answered (shadow.noise).
+    # Noise calibration: the target asked again once the others have answered (shadow.compare.noise).
     reference: str | None = None
 
 
@@ -125,7 +125,7 @@ class Replayer:
             await asyncio.gather(*workers, return_exceptions=True)
 
     def lane_of(self, record: Record) -> str | None:
-        # The same key partitions records into shards (shadow.partition): a lane never splits.
+        # The same key partitions records into shards (shadow.replay.partition): a lane never splits.
         return lane_of(record, self._settings.lane, self._lane_regex)
 
     async def _one(self, seq: int, record: Record, intended: float | None) -> None:

@@ -10,12 +10,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from shadow.compare.normalize import NORMALIZERS
 from shadow.errors import ConfigError
 from shadow.model import CompareRules
-from shadow.normalize import NORMALIZERS
 
 if TYPE_CHECKING:
-    from shadow.config import _Table
+    from shadow.config.load import _Table
 
 # The `kind` of a Difference (SPEC §5), which `fail_on` may name.
 DIFF_KINDS = ("status", "header", "type", "value", "missing", "extra", "body")
@@ -48,7 +48,7 @@ class Thresholds:
 
 @dataclass(frozen=True, slots=True)
 class NoiseConfig:
-    """`[noise]`: calibration against the primary itself (the rule is in shadow/noise.py).
+    """`[noise]`: calibration against the primary itself (the rule is in shadow/compare/noise.py).
 
     `enabled` None means: on when a secondary target is configured, off otherwise.
     """

@@ -19,18 +19,18 @@ from urllib.parse import urlsplit
 
 from dotenv import dotenv_values
 
-from shadow.config_rules import (
+from shadow.config.rules import (
     NoiseConfig,
     Thresholds,
     parse_noise,
     parse_rules,
     parse_thresholds,
 )
+from shadow.config.synth import SynthConfig, parse_synth
 from shadow.errors import ConfigError
+from shadow.events.redact import RedactConfig, parse_redact
 from shadow.model import CompareRules
-from shadow.pacing import RateSpec, parse_rate
-from shadow.redact import RedactConfig, parse_redact
-from shadow.synth_config import SynthConfig, parse_synth
+from shadow.replay.pacing import RateSpec, parse_rate
 
 TARGET_NAMES = ("primary", "candidate", "secondary")
 JWT_ALGORITHMS = ("HS256", "HS384", "HS512", "RS256", "RS384", "RS512")

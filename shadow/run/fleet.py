@@ -3,8 +3,8 @@
 Why it is built this way:
 
 - The parent is the supervisor: it starts (or attaches to) the servers once, then spawns N
-  children (`python -m shadow.workers`), each an ordinary attached run of shard `i` of `N`
-  (shadow.partition: split by lane, so a lane's order holds). A child gets the parent's
+  children (`python -m shadow.run.fleet`), each an ordinary attached run of shard `i` of `N`
+  (shadow.replay.partition: split by lane, so a lane's order holds). A child gets the parent's
   resolved settings as a pickle on its stdin, never on disk (they can hold secrets from the
   config's env file), with the targets attached at the urls the parent resolved.
 - Each child writes events on its stdout pipe. The parent forwards `mismatch`, `match`,
@@ -12,7 +12,7 @@ Why it is built this way:
   other events get a `worker` field; each child's `run_started`, `server_ready` and `progress`
   are consumed: the parent writes one `run_started`, its servers' `server_ready`, one merged
   `progress` per interval and, once every child has ended, one `run_finished` that adds up
-  the children's (shadow.merge; percentiles from their merged HDR histograms).
+  the children's (shadow.run.merge; percentiles from their merged HDR histograms).
 - Children die with the parent. They run in their own sessions, so a terminal's Ctrl-C
   reaches only the parent, which forwards each SIGINT/SIGTERM/SIGHUP as SIGTERM (the first
   drains, the second cancels, as for one process). The parent holds each child's stdin open:
@@ -40,16 +40,16 @@ from typing import IO, Any
 import aiohttp
 import orjson
 
-from shadow import app
-from shadow.config import TargetConfig
+from shadow.config.load import TargetConfig
+from shadow.config.settings import RunSettings, events_output
 from shadow.errors import ShadowError, UsageError
-from shadow.merge import absorb, merge_calibration, merge_pacing, merge_progress, shard_summary
-from shadow.partition import WHOLE, Shard
-from shadow.progress import UsageSampler
-from shadow.settings import RunSettings, events_output
-from shadow.sink import Console
+from shadow.events.sink import Console
+from shadow.replay.partition import WHOLE, Shard
+from shadow.run import app
+from shadow.run.merge import absorb, merge_calibration, merge_pacing, merge_progress, shard_summary
+from shadow.run.progress import UsageSampler
+from shadow.servers.supervisor import Supervisor
 from shadow.sources import is_stream, validate_inputs
-from shadow.supervisor import Supervisor
 
 REAP_GRACE_S = 5.0  # after SIGTERM and the drain deadline, before SIGKILL
 _FORWARDED = frozenset((b"mismatch", b"match", b"error", b"input_error"))
@@ -186,7 +186,7 @@ class Fleet:
         worker.proc = await asyncio.create_subprocess_exec(
             sys.executable,
             "-m",
-            "shadow.workers",
+            "shadow.run.fleet",
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,

@@ -23,10 +23,10 @@ from typing import IO, Any
 import orjson
 import structlog
 
+from shadow.events.curl import curl_command
+from shadow.events.redact import Redactor
 from shadow.model import Exchange, Failure, Response
-from shadow.progress import Behind, Sample, Usage
-from shadow.redact import Redactor
-from shadow.reproduce import curl_command
+from shadow.run.progress import Behind, Sample, Usage
 
 SCHEMA_VERSION = 1
 

@@ -1,8 +1,8 @@
 """Compare one primary response with one candidate response and list what differs.
 
 Everything here is a pure function of its arguments: no I/O, no clock, no event loop. Pointer
-patterns live in `shadow.pointers`, normalizers in `shadow.normalize`, and the canonical forms
-used to match values as multisets in `shadow.fingerprint`.
+patterns live in `shadow.compare.pointers`, normalizers in `shadow.compare.normalize`, and the
+canonical forms used to match values as multisets in `shadow.compare.fingerprint`.
 
 Design notes, stated once:
 
@@ -30,16 +30,16 @@ from typing import Any, Self, TypeAlias
 
 import orjson
 
-from shadow.fingerprint import all_scalars, canonical_keys, fingerprint, leaf_text
-from shadow.model import CompareRules, Difference, Response
-from shadow.normalize import (
+from shadow.compare.fingerprint import all_scalars, canonical_keys, fingerprint, leaf_text
+from shadow.compare.normalize import (
     Norm,
     as_decimal,
     json_kind,
     normalize,
     numbers_close,
 )
-from shadow.pointers import Path, State, compile_rules, format_pointer, match_pointer
+from shadow.compare.pointers import Path, State, compile_rules, format_pointer, match_pointer
+from shadow.model import CompareRules, Difference, Response
 
 __all__ = [
     "VOLATILE_HEADERS",

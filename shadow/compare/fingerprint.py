@@ -16,8 +16,8 @@ from typing import Any, TypeAlias
 
 import orjson
 
-from shadow.normalize import Norm, decimal_text, json_kind, normalize
-from shadow.pointers import State
+from shadow.compare.normalize import Norm, decimal_text, json_kind, normalize
+from shadow.compare.pointers import State
 
 __all__ = ["all_scalars", "canonical_keys", "fingerprint", "leaf_text"]
 

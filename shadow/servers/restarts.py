@@ -18,7 +18,7 @@ import aiohttp
 from shadow.errors import ServerExitedError, ShadowError
 
 if TYPE_CHECKING:
-    from shadow.supervisor import ManagedServer
+    from shadow.servers.supervisor import ManagedServer
 
 
 class Restarts:

@@ -16,8 +16,8 @@ from rich.progress_bar import ProgressBar
 from rich.table import Table
 from rich.text import Text
 
-from shadow.pacing import Dispatch
-from shadow.tally import Tally, percentiles_ms
+from shadow.replay.pacing import Dispatch
+from shadow.run.tally import Tally, percentiles_ms
 
 TOP_ENDPOINTS = 5
 

@@ -17,7 +17,7 @@ import time
 from collections.abc import AsyncGenerator, Callable, Iterator
 
 from shadow.model import Record
-from shadow.pacing import Dispatch
+from shadow.replay.pacing import Dispatch
 from shadow.sources import InputProblem, Item
 
 BATCH = 256

@@ -21,11 +21,11 @@ from typing import IO, Any
 
 import orjson
 
+from shadow.config.synth import Step, SynthConfig, Template, Variable
+from shadow.config.templating import render
 from shadow.model import Record
-from shadow.sources.base import InputProblem, Item
 from shadow.sources.jsonl import record_from_dict
-from shadow.synth_config import Step, SynthConfig, Template, Variable
-from shadow.templating import render
+from shadow.sources.opening import InputProblem, Item
 
 SOURCE = "synth"
 

@@ -7,10 +7,10 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import IO
 
-from shadow.config import Config
+from shadow.config.load import Config
 from shadow.errors import UsageError
-from shadow.pacing import RateSpec
-from shadow.partition import Shard
+from shadow.replay.pacing import RateSpec
+from shadow.replay.partition import Shard
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,8 +32,8 @@ class RunSettings:
     seed: int | None = None  # for synth; None: the config's `[synth] seed`
     input_format: str = "auto"  # jsonl, har, gor, access, or auto (detected per input)
     learn_noise: str | None = None  # write the learned noise rules here (TOML)
-    shard: Shard | None = None  # replay only this shard's records (shadow.partition)
-    workers: int = 1  # processes sharing the run (shadow.workers); each child is one shard
+    shard: Shard | None = None  # replay only this shard's records (shadow.replay.partition)
+    workers: int = 1  # processes sharing the run (shadow.run.fleet); each child is one shard
 
 
 @contextlib.contextmanager

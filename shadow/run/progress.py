@@ -18,8 +18,8 @@ from dataclasses import dataclass
 import psutil
 
 from shadow.model import Exchange, Failure, Response
-from shadow.pacing import Dispatch
-from shadow.tally import Tally
+from shadow.replay.pacing import Dispatch
+from shadow.run.tally import Tally
 
 TICK_S = 0.5
 

@@ -3,7 +3,7 @@
 Every problem is a ConfigError naming the file and the key (`synth.template[2].weight`), and
 everything that can be known before generating is checked here: an unknown generator, a weight
 that is not positive, a placeholder naming no variable, an auth profile whose claims need a
-variable the records would not carry. Generation itself (shadow/synth.py) then cannot fail on
+variable the records would not carry. Generation itself (shadow/sources/synth.py) then cannot fail on
 the config, only on a drawn value that makes a request invalid.
 """
 
@@ -19,11 +19,11 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
+from shadow.config.templating import Node, compile_text, compile_value, names_in, to_json
 from shadow.errors import ConfigError
-from shadow.templating import Node, compile_text, compile_value, names_in, to_json
 
 if TYPE_CHECKING:
-    from shadow.config import AuthProfile, _Table
+    from shadow.config.load import AuthProfile, _Table
 
 GENERATORS = ("address", "uuid", "int", "hex", "choice", "timestamp")
 TIME_FORMATS = ("iso", "epoch", "epoch_ms")

@@ -29,11 +29,11 @@ from urllib.parse import parse_qsl, urlencode
 
 import orjson
 
+from shadow.compare.pointers import State, compile_rules, parse_pointer
 from shadow.model import REDACTED, CompareRules, Difference, Record
-from shadow.pointers import State, compile_rules, parse_pointer
 
 if TYPE_CHECKING:
-    from shadow.config import _Table
+    from shadow.config.load import _Table
 
 ALWAYS_REDACTED = frozenset(
     ("authorization", "proxy-authorization", "cookie", "set-cookie", "x-api-key")

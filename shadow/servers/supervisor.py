@@ -34,16 +34,16 @@ from typing import Any, Protocol, Self
 
 import aiohttp
 
-from shadow.config import TargetConfig
+from shadow.config.load import TargetConfig
 from shadow.errors import OutputError, PortInUseError, ServerExitedError, ServerStartError
-from shadow.procgroup import (
+from shadow.servers.procgroup import (
     free_port,
     group_members,
     port_taken,
     signal_group,
     wait_group_gone,
 )
-from shadow.restarts import Restarts
+from shadow.servers.restarts import Restarts
 
 TAIL_BYTES = 64 * 1024
 PROBE_TIMEOUT_S = 2.0  # one health request; the overall deadline is Health.timeout_s

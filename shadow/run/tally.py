@@ -12,7 +12,7 @@ from typing import Any
 
 from hdrh.histogram import HdrHistogram
 
-from shadow.config_rules import Thresholds
+from shadow.config.rules import Thresholds
 from shadow.model import Exchange, Response
 
 MAX_ENDPOINTS = 500
