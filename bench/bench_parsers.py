@@ -189,7 +189,8 @@ SUFFIXES = {"jsonl": ".jsonl", "har": ".har", "gor": ".gor", "access": ".access.
 def child(path: str) -> None:
     """Read one file completely; print records, problems, seconds (wall and CPU) and peak RSS
     as JSON."""
-    from shadow.sources import InputProblem, iter_inputs
+    from shadow.model import InputProblem
+    from shadow.sources.opening import iter_inputs
 
     records = problems = 0
     started, cpu_started = time.perf_counter(), time.process_time()

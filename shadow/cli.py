@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import os
 import sys
 from collections.abc import Sequence
 from importlib import resources
@@ -29,19 +28,14 @@ from shadow.config.load import (
 from shadow.config.settings import RunSettings
 from shadow.config.synth import SynthConfig
 from shadow.errors import ConfigError, ShadowError, UsageError
-from shadow.events.sink import Console
+from shadow.model import InputProblem, UnreadableInput
 from shadow.replay import pacing
 from shadow.replay.partition import Shard, parse_shard
 from shadow.run import app, fleet
-from shadow.sources import (
-    AUTO,
-    FORMATS,
-    InputProblem,
-    UnreadableInput,
-    iter_inputs,
-    synth,
-    validate_inputs,
-)
+from shadow.sources import synth
+from shadow.sources.detect import FORMATS
+from shadow.sources.opening import AUTO, iter_inputs, validate_inputs
+from shadow.stdio import Console, point_at_devnull, reopen_closed_streams
 
 
 def _positive_int(text: str) -> int:
@@ -320,9 +314,7 @@ def command_synth(args: argparse.Namespace, console: Console) -> int:
     try:
         problems = synth.write_jsonl(synth_config, seed, count, sys.stdout.buffer)
     except BrokenPipeError:
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())  # keeps the interpreter's final flush quiet
-        os.close(devnull)
+        point_at_devnull(sys.stdout.fileno())
         return 0
     for problem in problems:
         console.error(f"synth record {problem.line}: {problem.message}")
@@ -366,9 +358,7 @@ def command_convert(args: argparse.Namespace, console: Console) -> int:
             converted += 1
         out.flush()
     except BrokenPipeError:
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())  # keeps the interpreter's final flush quiet
-        os.close(devnull)
+        point_at_devnull(sys.stdout.fileno())
         return 0
     console.info(f"{converted} records converted, {problems} could not be read")
     if unreadable:
@@ -418,28 +408,8 @@ def describe(config: Config) -> dict[str, Any]:
     return out
 
 
-def _reopen_closed_streams() -> None:
-    """Started with fd 1 or 2 closed (`shadow run ... >&-`), Python sets sys.stdout or
-    sys.stderr to None, and `print` to a None stderr writes to stdout, among the events. A
-    closed stdout becomes a pipe nobody reads, so every command meets the gone reader it
-    already handles (as with `| head -0`); a closed stderr becomes /dev/null."""
-    if sys.stderr is None:
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        if devnull != 2:
-            os.dup2(devnull, 2)
-            os.close(devnull)
-        sys.stderr = open(2, "w", encoding="utf-8", closefd=False)  # noqa: SIM115
-    if sys.stdout is None:
-        read_end, write_end = os.pipe()
-        os.close(read_end)
-        if write_end != 1:
-            os.dup2(write_end, 1)
-            os.close(write_end)
-        sys.stdout = open(1, "w", encoding="utf-8", closefd=False)  # noqa: SIM115
-
-
 def main(argv: Sequence[str] | None = None) -> int:
-    _reopen_closed_streams()
+    reopen_closed_streams()
     parser = build_parser()
     args = parser.parse_args(argv)
     console = Console(getattr(args, "verbose", 0) - getattr(args, "quiet", 0))

@@ -1,15 +1,19 @@
-"""The plain values that flow through shadow: records in, responses back, differences out.
+"""The plain values that flow through shadow, and the vocabulary every stage shares.
 
-Nothing here does I/O or imports another shadow module, so every stage can be tested with
-values built by hand.
+Records in (and the problems met reading them), responses back, differences out, progress
+samples; the names a difference or a rule may use; what goes on the wire and what is a secret;
+the caps on per-endpoint tables. Nothing here does I/O or imports another shadow module, so
+every stage can be tested with values built by hand.
 """
 
 from __future__ import annotations
 
 import base64
+import functools
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import quote
 
 import orjson
 
@@ -18,6 +22,76 @@ Headers = tuple[tuple[str, str], ...]
 SIDES = ("primary", "candidate")
 # The outcome key of the primary's second answer when calibrating without a secondary.
 REPEAT = "repeat"
+SAFE_METHODS = ("GET", "HEAD")
+
+# The `kind` of a Difference (SPEC §5).
+DIFF_KINDS = ("status", "header", "type", "value", "missing", "extra", "body")
+# Every spelling a `normalize` rule may use, in the order the docs list them
+# (shadow.compare.normalize says what each does).
+NORMALIZERS = (
+    "datetime",
+    "datetime:s",
+    "datetime:ms",
+    "datetime:us",
+    "number",
+    "case",
+    "trim",
+    "volatile",
+    "sorted",
+    "null_is_missing",
+)
+
+# --- on the wire -----------------------------------------------------------------------------
+
+# Headers that describe one hop or one encoding of the body: never replayed as recorded (the
+# HTTP client sets its own), and left out of the `curl` line that repeats a request.
+HOP_BY_HOP_HEADERS = frozenset(
+    (
+        "host",
+        "content-length",
+        "transfer-encoding",
+        "connection",
+        "keep-alive",
+        "te",
+        "upgrade",
+        "proxy-connection",
+        "expect",
+        "trailer",
+    )
+)
+# Characters a recorded path keeps as they are; anything else is percent-encoded, so a path
+# with spaces or non-ASCII text still makes a valid request line.
+_URL_SAFE_CHARS = "/?&=%:@!$'()*+,;~#[]-._"
+
+# Request headers that carry credentials in captured traffic. Events redact them, plus
+# `Set-Cookie` (a credential in an answer's headers); `[replay] recorded_auth` governs whether
+# they are replayed.
+CREDENTIAL_HEADERS = frozenset(("authorization", "proxy-authorization", "cookie", "x-api-key"))
+REDACTED = "[REDACTED]"
+
+# --- caps on per-endpoint tables ---------------------------------------------------------------
+
+# Past these, the tally, the calibration and the report count the rest under OTHER, so memory
+# does not grow with the traffic.
+MAX_ENDPOINTS = 500
+MAX_PATHS_PER_ENDPOINT = 200
+# Calibration watches more paths than a summary lists: a path counts as noise only once seen.
+MAX_CALIBRATED_PATHS = 400
+OTHER = "(other)"
+
+
+def request_target(path: str) -> str:
+    """A record's path as it goes on the request line (and into a `curl` line)."""
+    return quote(path, safe=_URL_SAFE_CHARS)
+
+
+@functools.lru_cache(maxsize=8192)
+def fold_indices(path: str) -> str:
+    """`/items/3/at` -> `/items/*/at`: array indices (ASCII digits) become `*`, so a difference
+    repeated down a list counts as one path. `header:<name>` and `status` stay as they are."""
+    if not path.startswith("/"):
+        return path
+    return "/".join("*" if s.isascii() and s.isdigit() else s for s in path.split("/"))
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,7 +149,24 @@ class Record:
         return out
 
 
-REDACTED = "[REDACTED]"
+@dataclass(frozen=True, slots=True)
+class InputProblem:
+    """A record that could not be read, with where: the file and the line (1-based; 0 when the
+    format has no useful line, as in HAR, whose messages name the entry instead). Messages of
+    binary formats start with the byte offset."""
+
+    source: str
+    line: int
+    message: str
+
+
+@dataclass(frozen=True, slots=True)
+class UnreadableInput(InputProblem):
+    """A whole input that could not be read (no known format, not gzip, an I/O error): one
+    problem for the run, and exit 2 for `shadow convert`."""
+
+
+Item = Record | InputProblem
 
 
 def json_body_bytes(value: Any) -> bytes:
@@ -139,9 +230,9 @@ class CompareRules:
     """How one endpoint's responses are compared (SPEC §6 `[compare]`).
 
     Pointer patterns use `*` for one segment and `**` for any number of segments.
-    `normalize` maps a pattern to a normalizer (shadow.compare.normalize.NORMALIZERS); `unordered_keys`
-    maps a pattern to the member that pairs up the objects of an unordered array. `headers`
-    names headers to compare (`*`: all but the volatile ones and `ignore_headers`). Numbers are
+    `normalize` maps a pattern to a normalizer (one of NORMALIZERS); `unordered_keys` maps a
+    pattern to the member that pairs up the objects of an unordered array. `headers` names
+    headers to compare (`*`: all but the volatile ones and `ignore_headers`). Numbers are
     equal within `tolerance` (absolute) or `relative_tolerance` (of the larger magnitude).
     """
 
@@ -176,3 +267,40 @@ class Exchange:
             for side, outcome in self.outcomes.items()
             if side in SIDES and isinstance(outcome, Failure)
         ]
+
+
+@dataclass(frozen=True, slots=True)
+class Usage:
+    """Resources of one process group (or of shadow itself)."""
+
+    pid: int | None
+    processes: int
+    rss_bytes: int
+    cpu_percent: float
+
+
+@dataclass(frozen=True, slots=True)
+class Sample:
+    """One `progress` event's numbers."""
+
+    elapsed_s: float
+    sent: int
+    counts: Mapping[str, int]  # requests, matched, mismatched, errors, warmup
+    rate: float  # records sent per second over the interval
+    target_rate: float | None
+    backlog: int | None
+    lag_s: float
+    in_flight: int
+    latency_ms: Mapping[str, Mapping[str, float]]  # per target, over the interval
+    servers: Mapping[str, Usage]
+    shadow: Usage
+
+
+@dataclass(frozen=True, slots=True)
+class Behind:
+    """The dispatcher is later than `behind_warning_s` on its schedule."""
+
+    lag_s: float
+    backlog: int | None
+    target_rate: float | None
+    in_flight: int

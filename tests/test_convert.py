@@ -11,8 +11,8 @@ from typing import Any
 import orjson
 
 from shadow.model import Record
-from shadow.sources import iter_inputs
 from shadow.sources.jsonl import record_from_dict
+from shadow.sources.opening import iter_inputs
 from tests.conftest import ROOT, assert_accounted, run_shadow, shadow_cmd
 
 LOGS = ROOT / "replay_logs"

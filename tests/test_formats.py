@@ -17,19 +17,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from shadow.errors import InputError
-from shadow.model import Record
-from shadow.sources import (
-    InputProblem,
-    Item,
-    UnreadableInput,
-    access,
-    gor,
-    har,
-    iter_inputs,
-    validate_inputs,
-)
+from shadow.model import InputProblem, Item, Record, UnreadableInput
+from shadow.sources import access, gor, har
 from shadow.sources.jsonl import record_from_dict
-from shadow.sources.opening import open_detected
+from shadow.sources.opening import iter_inputs, open_detected, validate_inputs
 
 ROOT = Path(__file__).resolve().parents[1]
 LOGS = ROOT / "replay_logs"

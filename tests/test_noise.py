@@ -10,11 +10,20 @@ import orjson
 import pytest
 
 from shadow.compare.diff import diff_responses
-from shadow.compare.noise import Calibrator, generalize, refusal
+from shadow.compare.noise import Calibrator, refusal
 from shadow.compare.noise_rules import toml_string
 from shadow.config.load import load
 from shadow.config.rules import NoiseConfig
-from shadow.model import REPEAT, CompareRules, Difference, Exchange, Failure, Record, Response
+from shadow.model import (
+    REPEAT,
+    CompareRules,
+    Difference,
+    Exchange,
+    Failure,
+    Record,
+    Response,
+    fold_indices,
+)
 from shadow.replay.routes import Router
 
 RULES = CompareRules()
@@ -45,10 +54,10 @@ def paths(diffs: list[Difference]) -> list[str]:
     return [d.path for d in diffs]
 
 
-def test_generalize_and_refusal() -> None:
-    assert generalize("/items/12/at") == "/items/*/at"
-    assert generalize("/") == "/" and generalize("header:date") == "header:date"
-    assert generalize("/a1/٣") == "/a1/٣"  # only ASCII digits are indices
+def test_fold_indices_and_refusal() -> None:
+    assert fold_indices("/items/12/at") == "/items/*/at"
+    assert fold_indices("/") == "/" and fold_indices("header:date") == "header:date"
+    assert fold_indices("/a1/٣") == "/a1/٣"  # only ASCII digits are indices
     assert refusal(Difference("status", "status", 200, 500), "status") == "the status"
     assert refusal(Difference("/a", "type", 1, "1"), "/a") == "a type change"
     assert refusal(Difference("/", "body", {}, {}), "/") == "the whole body"

@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 
 from shadow.compare.diff import VOLATILE_HEADERS, diff_json, diff_responses
-from shadow.compare.normalize import NORMALIZERS, equal_under, parse_instant, parse_norm
-from shadow.model import CompareRules, Difference, Response
+from shadow.compare.normalize import equal_under, parse_instant, parse_norm
+from shadow.model import NORMALIZERS, CompareRules, Difference, Response
 
 
 def norm(pattern: str, spec: str) -> CompareRules:

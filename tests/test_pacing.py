@@ -13,7 +13,17 @@ import pytest
 from shadow.config.load import load
 from shadow.errors import ConfigError
 from shadow.events.sink import Sink
-from shadow.model import CompareRules, Difference, Exchange, Failure, Record, Response
+from shadow.model import (
+    Behind,
+    CompareRules,
+    Difference,
+    Exchange,
+    Failure,
+    Record,
+    Response,
+    Sample,
+    Usage,
+)
 from shadow.replay.pacing import (
     Dispatch,
     RatePacer,
@@ -23,7 +33,7 @@ from shadow.replay.pacing import (
     parse_duration,
     parse_rate,
 )
-from shadow.run.progress import Behind, Sample, TimeoutStreaks, Usage
+from shadow.run.progress import TimeoutStreaks
 from shadow.run.tally import Tally
 
 

@@ -8,9 +8,8 @@ from typing import Any
 import pytest
 
 from shadow.config.load import LaneRule
-from shadow.model import Record
+from shadow.model import InputProblem, Record
 from shadow.replay.partition import WHOLE, Partition, Shard, parse_shard, shard_of
-from shadow.sources import InputProblem
 from tests.conftest import assert_accounted, run_shadow, write_jsonl
 
 

@@ -12,9 +12,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from shadow.errors import InputError
-from shadow.model import Record
-from shadow.sources import InputProblem, iter_inputs, validate_inputs
+from shadow.model import InputProblem, Record
 from shadow.sources.jsonl import read_records, record_from_dict
+from shadow.sources.opening import iter_inputs, validate_inputs
 
 
 def read(data: bytes, limit: int = 1 << 20) -> list[Record | InputProblem]:
@@ -117,7 +117,7 @@ def test_arbitrary_bytes_never_raise(data: bytes) -> None:
 
 
 def test_merge_by_ts_interleaves_files_in_recorded_order(tmp_path: Path) -> None:
-    from shadow.sources import merge_by_ts
+    from shadow.sources.opening import merge_by_ts
 
     first = tmp_path / "a.jsonl"
     first.write_bytes(

@@ -25,7 +25,8 @@ from aiohttp import web
 
 from shadow.config.load import Health, TargetConfig
 from shadow.errors import PortInUseError, ServerExitedError, ServerStartError
-from shadow.servers.supervisor import ManagedServer, Supervisor
+from shadow.servers.managed import ManagedServer
+from shadow.servers.supervisor import Supervisor
 
 FAKE_SERVER = Path(__file__).parent / "helpers" / "fake_server.py"
 CRASHING_SHADOW = Path(__file__).parent / "helpers" / "crashing_shadow.py"

@@ -46,11 +46,19 @@ from shadow.compare.diff import diff_responses
 from shadow.compare.noise_rules import Finding, render_rules
 from shadow.compare.normalize import equal_under
 from shadow.config.load import Config
-from shadow.config.rules import SAFE_METHODS, NoiseConfig
-from shadow.model import REPEAT, Difference, Exchange, Record, Response
+from shadow.config.rules import NoiseConfig
+from shadow.model import (
+    MAX_CALIBRATED_PATHS,
+    MAX_ENDPOINTS,
+    REPEAT,
+    SAFE_METHODS,
+    Difference,
+    Exchange,
+    Record,
+    Response,
+    fold_indices,
+)
 
-MAX_ENDPOINTS = 500
-MAX_PATHS_PER_ENDPOINT = 400
 MAX_ROUTES_PER_ENDPOINT = 8
 # Tried in this order; the first under which every noise difference at a path is equal wins.
 LEARNABLE_NORMALIZERS = ("datetime", "number", "trim", "case")
@@ -69,13 +77,6 @@ def calibrator(config: Config, learning: bool) -> Calibrator | None:
     if not (enabled or learning):
         return None
     return Calibrator(config.noise, secondary)
-
-
-def generalize(path: str) -> str:
-    """`/items/3/at` -> `/items/*/at`: array indices become one-segment wildcards."""
-    if not path.startswith("/"):
-        return path  # header:<name> or status
-    return "/".join("*" if s.isascii() and s.isdigit() else s for s in path.split("/"))
 
 
 def refusal(diff: Difference, pattern: str) -> str:
@@ -150,7 +151,7 @@ class EndpointNoise:
 
     def path(self, pattern: str) -> PathNoise | None:
         stats = self.paths.get(pattern)
-        if stats is None and len(self.paths) < MAX_PATHS_PER_ENDPOINT:
+        if stats is None and len(self.paths) < MAX_CALIBRATED_PATHS:
             stats = self.paths[pattern] = PathNoise()
         return stats
 
@@ -200,7 +201,7 @@ class Calibrator:
         if not isinstance(exchange.outcomes.get("candidate"), Response):
             return
         ep.compared += 1
-        patterns = [generalize(d.path) for d in exchange.diffs]
+        patterns = [fold_indices(d.path) for d in exchange.diffs]
         for pattern in set(patterns):
             stats = ep.path(pattern)
             if stats is not None:
@@ -215,7 +216,7 @@ class Calibrator:
         self.pairs += 1
         seen: set[str] = set()
         for diff in diffs:
-            pattern = generalize(diff.path)
+            pattern = fold_indices(diff.path)
             stats = ep.path(pattern)
             if stats is None:
                 continue

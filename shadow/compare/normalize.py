@@ -24,24 +24,13 @@ from decimal import Context, Decimal
 from email.utils import parsedate_to_datetime
 from typing import Any, TypeAlias
 
+from shadow.model import NORMALIZERS
+
 Norm: TypeAlias = tuple[str, str]  # (kind, precision), e.g. ("datetime", "ms")
 
 SCALAR_KINDS = ("datetime", "number", "case", "trim", "volatile")
 STRUCTURAL_KINDS = ("sorted", "null_is_missing")
 _PRECISIONS = {"datetime": ("", "s", "ms", "us")}
-# Every spelling a config may use, in the order the docs list them.
-NORMALIZERS = (
-    "datetime",
-    "datetime:s",
-    "datetime:ms",
-    "datetime:us",
-    "number",
-    "case",
-    "trim",
-    "volatile",
-    "sorted",
-    "null_is_missing",
-)
 
 _NUMBER_TEXT = re.compile(r"-?\d+(?:\.\d+)?(?:[eE][+-]?\d+)?")
 _RFC1123 = re.compile(r"[A-Za-z]{3}, \d")

@@ -10,16 +10,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from shadow.compare.normalize import NORMALIZERS
 from shadow.errors import ConfigError
-from shadow.model import CompareRules
+from shadow.model import DIFF_KINDS, NORMALIZERS, SAFE_METHODS, CompareRules
 
 if TYPE_CHECKING:
     from shadow.config.load import _Table
-
-# The `kind` of a Difference (SPEC §5), which `fail_on` may name.
-DIFF_KINDS = ("status", "header", "type", "value", "missing", "extra", "body")
-SAFE_METHODS = ("GET", "HEAD")
 
 
 @dataclass(frozen=True, slots=True)

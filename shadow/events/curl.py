@@ -17,15 +17,12 @@ import re
 import shlex
 from collections.abc import Iterable, Mapping
 from typing import Any
-from urllib.parse import quote
 
 import orjson
 
-from shadow.model import REDACTED
+from shadow.model import HOP_BY_HOP_HEADERS, REDACTED, request_target
 
-_HOP_BY_HOP = frozenset(("host", "content-length", "transfer-encoding", "connection"))
 _NOT_A_NAME = re.compile(r"[^A-Za-z0-9]")
-_SAFE_URL_CHARS = "/?&=%:@!$'()*+,;~#[]-._"
 
 
 def placeholder(header: str) -> str:
@@ -39,12 +36,12 @@ def curl_command(request: Mapping[str, Any], auth_header: str | None = None) -> 
     method = str(request.get("method", "GET"))
     args = ["curl", "-sS", "-g", "--path-as-is"]
     args += ["--head"] if method == "HEAD" else ["-X", shlex.quote(method)]
-    path = quote(str(request.get("path", "/")), safe=_SAFE_URL_CHARS)  # as the replayer sends it
+    path = request_target(str(request.get("path", "/")))  # as the replayer sends it
     args.append('"$TARGET"' + shlex.quote(path))
     names: set[str] = set()
     for name, value in _headers(request.get("headers")):
         lower = name.lower()
-        if lower in _HOP_BY_HOP or (auth_header and lower == auth_header.lower()):
+        if lower in HOP_BY_HOP_HEADERS or (auth_header and lower == auth_header.lower()):
             continue
         names.add(lower)
         if value == REDACTED:

@@ -30,14 +30,13 @@ from urllib.parse import parse_qsl, urlencode
 import orjson
 
 from shadow.compare.pointers import State, compile_rules, parse_pointer
-from shadow.model import REDACTED, CompareRules, Difference, Record
+from shadow.model import CREDENTIAL_HEADERS, REDACTED, CompareRules, Difference, Record
 
 if TYPE_CHECKING:
     from shadow.config.load import _Table
 
-ALWAYS_REDACTED = frozenset(
-    ("authorization", "proxy-authorization", "cookie", "set-cookie", "x-api-key")
-)
+# The recorded credentials (SPEC §6 `recorded_auth`), and the one an answer carries.
+ALWAYS_REDACTED = CREDENTIAL_HEADERS | {"set-cookie"}
 _FORM = "application/x-www-form-urlencoded"
 
 

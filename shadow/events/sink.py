@@ -11,10 +11,8 @@ disk) ends the run the same way, and is kept in `write_error` for the app to rep
 
 from __future__ import annotations
 
-import contextlib
 import errno
 import math
-import os
 import sys
 from collections.abc import Callable, MutableMapping
 from datetime import UTC, datetime
@@ -25,8 +23,8 @@ import structlog
 
 from shadow.events.curl import curl_command
 from shadow.events.redact import Redactor
-from shadow.model import Exchange, Failure, Response
-from shadow.run.progress import Behind, Sample, Usage
+from shadow.model import Behind, Exchange, Failure, Response, Sample, Usage
+from shadow.stdio import point_at_devnull
 
 SCHEMA_VERSION = 1
 
@@ -140,9 +138,7 @@ class Sink:
     def _reader_gone(self) -> None:
         self.closed = True
         if self._stream is sys.stdout.buffer:
-            devnull = os.open(os.devnull, os.O_WRONLY)
-            os.dup2(devnull, sys.stdout.fileno())
-            os.close(devnull)
+            point_at_devnull(sys.stdout.fileno())
         if self._on_closed is not None:
             self._on_closed()
 
@@ -288,36 +284,3 @@ def _round_opt(value: float | None, digits: int) -> float | None:
 
 def round_ms(value: float) -> float:
     return round(value, _FLOAT_DIGITS)
-
-
-class Console:
-    """Human-readable lines on stderr; `-q` keeps only errors, `-v` adds detail."""
-
-    def __init__(self, verbosity: int = 0, stream: IO[str] | None = None) -> None:
-        self.verbosity = verbosity
-        self._stream = stream
-
-    @property
-    def stream(self) -> IO[str]:
-        # sys.stderr looked up each time: the live view swaps in a proxy that prints above it
-        return self._stream if self._stream is not None else sys.stderr
-
-    def _say(self, level: str, message: str) -> None:
-        # stderr gone too: nothing left to tell
-        with contextlib.suppress(OSError, ValueError):
-            print(f"shadow: {level}{message}", file=self.stream, flush=True)
-
-    def error(self, message: str) -> None:
-        self._say("error: ", message)
-
-    def warning(self, message: str) -> None:
-        if self.verbosity >= 0:
-            self._say("warning: ", message)
-
-    def info(self, message: str) -> None:
-        if self.verbosity >= 0:
-            self._say("", message)
-
-    def debug(self, message: str) -> None:
-        if self.verbosity > 0:
-            self._say("", message)

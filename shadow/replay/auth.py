@@ -32,10 +32,8 @@ from jwt.warnings import InsecureKeyLengthWarning
 
 from shadow.config.load import AuthProfile, Config
 from shadow.errors import ConfigError
-from shadow.model import Record
+from shadow.model import CREDENTIAL_HEADERS, Record
 
-# Headers that carry credentials in captured traffic, besides each profile's own header.
-CREDENTIAL_HEADERS = frozenset(("authorization", "proxy-authorization", "cookie", "x-api-key"))
 _CACHE_LIMIT = 10_000
 
 

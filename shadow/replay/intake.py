@@ -16,9 +16,8 @@ import threading
 import time
 from collections.abc import AsyncGenerator, Callable, Iterator
 
-from shadow.model import Record
+from shadow.model import InputProblem, Item, Record
 from shadow.replay.pacing import Dispatch
-from shadow.sources import InputProblem, Item
 
 BATCH = 256
 

@@ -20,32 +20,24 @@ import time
 from collections import deque
 from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, field
-from urllib.parse import quote
 
 import aiohttp
 from multidict import CIMultiDict
 from yarl import URL
 
 from shadow.config.load import ReplayConfig, TargetConfig
-from shadow.model import REPEAT, CompareRules, Exchange, Failure, Outcome, Record, Response
-from shadow.replay.partition import lane_of
-
-# Headers that describe one hop or one encoding of the body; aiohttp sets its own.
-_HOP_BY_HOP = frozenset(
-    (
-        "host",
-        "content-length",
-        "transfer-encoding",
-        "connection",
-        "keep-alive",
-        "te",
-        "upgrade",
-        "proxy-connection",
-        "expect",
-        "trailer",
-    )
+from shadow.model import (
+    HOP_BY_HOP_HEADERS,
+    REPEAT,
+    CompareRules,
+    Exchange,
+    Failure,
+    Outcome,
+    Record,
+    Response,
+    request_target,
 )
-_SAFE_URL_CHARS = "/?&=%:@!$'()*+,;~#[]-._"
+from shadow.replay.partition import lane_of
 
 
 @dataclass(frozen=True, slots=True)
@@ -183,7 +175,7 @@ class Replayer:
         replaced = {name.lower() for name, _ in extra} | drop
         for name, value in record.headers:
             lower = name.lower()
-            if lower in _HOP_BY_HOP or lower in replaced:
+            if lower in HOP_BY_HOP_HEADERS or lower in replaced:
                 continue
             headers.add(name, value)
         if self._settings.host_header == "preserve":
@@ -204,7 +196,7 @@ class Replayer:
         intended: float | None,
         drop: frozenset[str] = frozenset(),
     ) -> Outcome:
-        url = URL(self._bases[target] + quote(record.path, safe=_SAFE_URL_CHARS), encoded=True)
+        url = URL(self._bases[target] + request_target(record.path), encoded=True)
         headers = self.request_headers(target, record, extra, drop)
         started = time.perf_counter()
         # Latency counts from the intended start when pacing, so a slow server cannot hide

@@ -15,6 +15,7 @@ from shadow.report.read import InputStats, check_inputs, read_events
 from shadow.report.summary import Report, build_report
 from shadow.report.text import render_text
 from shadow.sources.opening import display_name
+from shadow.stdio import point_at_devnull
 
 __all__ = ["Report", "aggregate_files", "report"]
 
@@ -55,7 +56,8 @@ def report(paths: list[str], html: str | None, as_json: bool, stdout: BinaryIO) 
         stdout.write(body)
         stdout.flush()
     except BrokenPipeError:
-        _quiet_closed_stdout(stdout)
+        with contextlib.suppress(ValueError, io.UnsupportedOperation):  # not a real descriptor
+            point_at_devnull(stdout.fileno())
     return 0
 
 
@@ -64,14 +66,6 @@ def _check_plotting() -> None:
         import matplotlib  # noqa: F401
     except ImportError:
         raise UsageError(HTML_NEEDS) from None
-
-
-def _quiet_closed_stdout(stdout: BinaryIO) -> None:
-    """The reader left (`| head`): point fd 1 at /dev/null so the final flush stays quiet."""
-    with contextlib.suppress(OSError, ValueError, io.UnsupportedOperation):
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, stdout.fileno())
-        os.close(devnull)
 
 
 def _write_file(path: Path, content: bytes) -> None:

@@ -3,7 +3,7 @@
 Counts come from each run's `run_finished` when it has one (it counts every record, also
 those whose `match` events were not emitted) and from the exchange events otherwise (a run cut
 off before its summary). Diff paths, examples, error kinds and latency distributions come from
-the exchange events. Tables are capped: past MAX_ENDPOINTS endpoints, MAX_PATHS paths per
+the exchange events. Tables are capped: past MAX_ENDPOINTS endpoints, MAX_PATHS_PER_ENDPOINT paths per
 endpoint or MAX_KINDS error kinds, the rest is counted under "(other)"; at most
 EXAMPLES_PER_PATH examples are kept per path, and MAX_EXAMPLES in all. Array indices in diff
 paths fold into `*` (`/items/*/price`), so one difference repeated down a list is one row.
@@ -12,32 +12,21 @@ A run seen twice (the same file given twice) is counted once.
 
 from __future__ import annotations
 
-import functools
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from shadow.model import MAX_ENDPOINTS, MAX_PATHS_PER_ENDPOINT, OTHER, fold_indices
 from shadow.report.examples import make_example
 from shadow.report.latency import LatencyBuckets
 from shadow.report.series import Series, parse_ts, read_point
 
-OTHER = "(other)"
 UNKNOWN = "(unknown)"
-MAX_ENDPOINTS = 500
-MAX_PATHS = 200
 MAX_KINDS = 50
 EXAMPLES_PER_PATH = 3
 MAX_EXAMPLES = 5000
 KEEP_INPUT_ERRORS = 20
 KEEP_SERVER_EXITS = 10
-_INDEX = re.compile(r"/\d+(?=/|$)")
-
-
-@functools.lru_cache(maxsize=8192)
-def fold_path(path: str) -> str:
-    """`/items/3/price` -> `/items/*/price`: one row for a difference repeated down a list."""
-    return _INDEX.sub("/*", path) if path.startswith("/") else path
 
 
 @dataclass(slots=True)
@@ -80,7 +69,7 @@ class EndpointEvents:
     def diff(self, path: str) -> DiffTally:
         tally = self.diffs.get(path)
         if tally is None:
-            if len(self.diffs) >= MAX_PATHS:
+            if len(self.diffs) >= MAX_PATHS_PER_ENDPOINT:
                 path = OTHER
             tally = self.diffs.setdefault(path, DiffTally())
         return tally
@@ -251,7 +240,7 @@ class Aggregator:
                 _count_noise_paths(counts, [diff])
                 continue
             path = diff.get("path")
-            path = fold_path(path) if isinstance(path, str) else UNKNOWN
+            path = fold_indices(path) if isinstance(path, str) else UNKNOWN
             tally = ep.diff(path)
             tally.count += 1
             kind = diff.get("kind")
@@ -323,6 +312,6 @@ def _count_noise_paths(counts: Counts, diffs: Any) -> None:
         return
     for diff in diffs:
         if isinstance(diff, dict) and isinstance(diff.get("path"), str):
-            path = fold_path(diff["path"])
-            if path in counts.noise_paths or len(counts.noise_paths) < MAX_PATHS:
+            path = fold_indices(diff["path"])
+            if path in counts.noise_paths or len(counts.noise_paths) < MAX_PATHS_PER_ENDPOINT:
                 counts.noise_paths[path] = counts.noise_paths.get(path, 0) + 1

@@ -5,7 +5,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from shadow.report.aggregate import MAX_ENDPOINTS, MAX_EXAMPLES, OTHER, Aggregator, RunState
+from shadow.model import MAX_ENDPOINTS, OTHER
+from shadow.report.aggregate import MAX_EXAMPLES, Aggregator, RunState
 from shadow.report.read import InputStats
 from shadow.report.series import parse_ts
 

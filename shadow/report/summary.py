@@ -10,15 +10,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from shadow.report.aggregate import (
-    MAX_ENDPOINTS,
-    OTHER,
-    Aggregator,
-    DiffTally,
-    EndpointEvents,
-    RunState,
-    fold_path,
-)
+from shadow.model import MAX_ENDPOINTS, OTHER, fold_indices
+from shadow.report.aggregate import Aggregator, DiffTally, EndpointEvents, RunState
 from shadow.report.latency import (
     curve_ms,
     merge_summaries,
@@ -144,7 +137,7 @@ def _fold_endpoint_summary(
     if noise is not None:
         ep.noise += number(noise)
         if isinstance(noise, Mapping):
-            _add_paths(ep.noise_paths, {fold_path(str(k)): number(v) for k, v in noise.items()})
+            _add_paths(ep.noise_paths, {fold_indices(str(k)): number(v) for k, v in noise.items()})
     elif from_events is not None:
         ep.noise += from_events.noise
         _add_paths(ep.noise_paths, from_events.noise_paths)
@@ -153,7 +146,7 @@ def _fold_endpoint_summary(
         # The summary knows of differences whose mismatch events are not in the input.
         events = agg.endpoints.setdefault(name, EndpointEvents())
         for path, count in diffs.items():
-            tally = events.diff(fold_path(str(path)))
+            tally = events.diff(fold_indices(str(path)))
             tally.count += number(count)
             tally.from_summary += number(count)
     for target, value in mapping(info.get("latency_ms")).items():

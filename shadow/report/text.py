@@ -148,10 +148,10 @@ def _top_diffs(data: Mapping[str, Any]) -> list[str]:
 
 
 def _example_lines(example: Mapping[str, Any], path: str) -> list[str]:
-    from shadow.report.aggregate import fold_path
+    from shadow.model import fold_indices
 
     diff = next(
-        (d for d in example.get("diffs", []) if fold_path(str(d.get("path"))) == path), None
+        (d for d in example.get("diffs", []) if fold_indices(str(d.get("path"))) == path), None
     )
     lines = []
     if diff is not None:

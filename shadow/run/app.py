@@ -29,8 +29,8 @@ from shadow.compare.noise import calibrator
 from shadow.config.settings import RunSettings, events_output
 from shadow.errors import OutputError, ShadowError, TargetError, UsageError
 from shadow.events.redact import ALWAYS_REDACTED, Redactor
-from shadow.events.sink import SCHEMA_VERSION, Console, Sink
-from shadow.model import SIDES, Exchange, Failure, Record, Response
+from shadow.events.sink import SCHEMA_VERSION, Sink
+from shadow.model import SIDES, Exchange, Failure, InputProblem, Item, Record, Response
 from shadow.replay.auth import Authenticator, AuthError
 from shadow.replay.intake import Intake
 from shadow.replay.pacing import Dispatch, make_pacer
@@ -42,15 +42,9 @@ from shadow.run.merge import shard_summary
 from shadow.run.progress import Progress, TimeoutStreaks, watch
 from shadow.run.tally import Tally
 from shadow.servers.supervisor import Supervisor
-from shadow.sources import (
-    InputProblem,
-    Item,
-    is_stream,
-    iter_inputs,
-    merge_by_ts,
-    synth,
-    validate_inputs,
-)
+from shadow.sources import synth
+from shadow.sources.opening import is_stream, iter_inputs, merge_by_ts, validate_inputs
+from shadow.stdio import Console
 
 _SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 _FAILED_GRACE_S = 1.0  # after a managed server died, for in-flight requests to fail on their own

@@ -43,13 +43,13 @@ import orjson
 from shadow.config.load import TargetConfig
 from shadow.config.settings import RunSettings, events_output
 from shadow.errors import ShadowError, UsageError
-from shadow.events.sink import Console
 from shadow.replay.partition import WHOLE, Shard
 from shadow.run import app
 from shadow.run.merge import absorb, merge_calibration, merge_pacing, merge_progress, shard_summary
 from shadow.run.progress import UsageSampler
 from shadow.servers.supervisor import Supervisor
-from shadow.sources import is_stream, validate_inputs
+from shadow.sources.opening import is_stream, validate_inputs
+from shadow.stdio import Console
 
 REAP_GRACE_S = 5.0  # after SIGTERM and the drain deadline, before SIGKILL
 _FORWARDED = frozenset((b"mismatch", b"match", b"error", b"input_error"))

@@ -14,9 +14,9 @@ from typing import Any
 
 from hdrh.histogram import HdrHistogram
 
+from shadow.model import MAX_PATHS_PER_ENDPOINT, OTHER, Sample, Usage
 from shadow.replay.partition import Shard
-from shadow.run.progress import Sample, Usage
-from shadow.run.tally import MAX_PATHS_PER_ENDPOINT, OTHER, EndpointTally, Tally, new_histogram
+from shadow.run.tally import EndpointTally, Tally, new_histogram
 
 _COUNTS = ("requests", "matched", "mismatched", "errors")
 

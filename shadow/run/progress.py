@@ -13,25 +13,14 @@ import asyncio
 import os
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 
 import psutil
 
-from shadow.model import Exchange, Failure, Response
+from shadow.model import Behind, Exchange, Failure, Response, Sample, Usage
 from shadow.replay.pacing import Dispatch
 from shadow.run.tally import Tally
 
 TICK_S = 0.5
-
-
-@dataclass(frozen=True, slots=True)
-class Usage:
-    """Resources of one process group (or of shadow itself)."""
-
-    pid: int | None
-    processes: int
-    rss_bytes: int
-    cpu_percent: float
 
 
 class UsageSampler:
@@ -54,33 +43,6 @@ class UsageSampler:
             kept[pid] = proc
         self._procs = kept
         return Usage(leader, len(kept), rss, round(cpu, 1))
-
-
-@dataclass(frozen=True, slots=True)
-class Sample:
-    """One `progress` event's numbers."""
-
-    elapsed_s: float
-    sent: int
-    counts: Mapping[str, int]  # requests, matched, mismatched, errors, warmup
-    rate: float  # records sent per second over the interval
-    target_rate: float | None
-    backlog: int | None
-    lag_s: float
-    in_flight: int
-    latency_ms: Mapping[str, Mapping[str, float]]  # per target, over the interval
-    servers: Mapping[str, Usage]
-    shadow: Usage
-
-
-@dataclass(frozen=True, slots=True)
-class Behind:
-    """The dispatcher is later than `behind_warning_s` on its schedule."""
-
-    lag_s: float
-    backlog: int | None
-    target_rate: float | None
-    in_flight: int
 
 
 class Progress:

@@ -13,13 +13,10 @@ from typing import Any
 from hdrh.histogram import HdrHistogram
 
 from shadow.config.rules import Thresholds
-from shadow.model import Exchange, Response
+from shadow.model import MAX_ENDPOINTS, MAX_PATHS_PER_ENDPOINT, OTHER, Exchange, Response
 
-MAX_ENDPOINTS = 500
-MAX_PATHS_PER_ENDPOINT = 200
 # Per-endpoint latency costs ~28 KB a target (two significant digits): kept for this many.
 MAX_LATENCY_ENDPOINTS = 100
-OTHER = "(other)"
 _LATENCY_MAX_US = 3_600_000_000  # one hour, in microseconds
 _PERCENTILES = (("p50", 50.0), ("p90", 90.0), ("p99", 99.0))
 

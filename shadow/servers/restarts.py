@@ -11,14 +11,11 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
-from typing import TYPE_CHECKING
 
 import aiohttp
 
 from shadow.errors import ServerExitedError, ShadowError
-
-if TYPE_CHECKING:
-    from shadow.servers.supervisor import ManagedServer
+from shadow.servers.managed import ManagedServer
 
 
 class Restarts:

@@ -12,9 +12,8 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta, timezone
 from typing import BinaryIO
 
-from shadow.model import Record
+from shadow.model import InputProblem, Item, Record
 from shadow.sources import wire
-from shadow.sources.opening import InputProblem, Item
 
 BODY_METHODS = frozenset(("POST", "PUT", "PATCH"))
 _QUOTED = rb'"((?:[^"\\]|\\.)*)"'

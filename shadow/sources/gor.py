@@ -16,9 +16,8 @@ import re
 from collections.abc import Iterator
 from typing import BinaryIO, NamedTuple
 
-from shadow.model import Record
+from shadow.model import InputProblem, Item, Record
 from shadow.sources import wire
-from shadow.sources.opening import InputProblem, Item
 
 SEPARATOR = "\n\U0001f435\U0001f648\U0001f649\n".encode()
 # Latency (-1 for requests) is the usual fourth field; some builds add a client address.

@@ -17,9 +17,8 @@ from urllib.parse import urlencode
 
 import ijson
 
-from shadow.model import Record
+from shadow.model import InputProblem, Item, Record
 from shadow.sources import wire
-from shadow.sources.opening import InputProblem, Item
 
 _FORM = "application/x-www-form-urlencoded"
 

@@ -10,8 +10,7 @@ from urllib.parse import urlsplit
 
 import orjson
 
-from shadow.model import Record, json_body_bytes
-from shadow.sources.opening import InputProblem, Item
+from shadow.model import InputProblem, Item, Record, json_body_bytes
 
 
 def read_records(stream: BinaryIO, source: str, max_record_bytes: int) -> Iterator[Item]:

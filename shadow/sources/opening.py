@@ -17,34 +17,16 @@ import stat
 import sys
 import zlib
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, BinaryIO
 
 from shadow.errors import InputError
-from shadow.model import Record
+from shadow.model import Item, Record, UnreadableInput
+from shadow.sources import access, detect, gor, har, jsonl
 
 if TYPE_CHECKING:
     from _typeshed import WriteableBuffer
 
 
-@dataclass(frozen=True, slots=True)
-class InputProblem:
-    """A record that could not be read, with where: the file and the line (1-based; 0 when the
-    format has no useful line, as in HAR, whose messages name the entry instead). Messages of
-    binary formats start with the byte offset."""
-
-    source: str
-    line: int
-    message: str
-
-
-@dataclass(frozen=True, slots=True)
-class UnreadableInput(InputProblem):
-    """A whole input that could not be read (no known format, not gzip, an I/O error): one
-    problem for the run, and exit 2 for `shadow convert`."""
-
-
-Item = Record | InputProblem
 Reader = Callable[[BinaryIO, str, int], Iterator[Item]]
 
 STDIN = "-"
@@ -131,8 +113,6 @@ def open_input(path: str) -> BinaryIO:
 def open_detected(path: str, fmt: str) -> tuple[BinaryIO, str | None, bytes]:
     """`path` opened past any UTF-8 byte order mark, its format (`fmt` unless "auto"; None if
     unknown), and its first bytes (for messages)."""
-    from shadow.sources import detect
-
     stream = open_input(path)
     try:
         head = _read_head(stream, detect.is_enough, detect.SNIFF_BYTES)
@@ -180,16 +160,11 @@ def validate_inputs(paths: list[str], fmt: str = AUTO) -> None:
             reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
             raise InputError(f"{path}: cannot read: {reason}") from None
         if found is None:
-            from shadow.sources import detect
-
             raise InputError(f"{path}: {detect.unknown_message(head)}")
 
 
 def reader_for(fmt: str) -> Reader:
     """The reader of a format name (one of detect.FORMATS)."""
-    # Imported here: every reader module imports this one.
-    from shadow.sources import access, gor, har, jsonl
-
     readers: dict[str, Reader] = {
         "jsonl": jsonl.read_records,
         "har": har.read_records,
@@ -202,8 +177,6 @@ def reader_for(fmt: str) -> Reader:
 def iter_inputs(paths: list[str], max_record_bytes: int, fmt: str = AUTO) -> Iterator[Item]:
     """Every record of every input, in order (per file, then file after file); problems
     inline, never raised. `fmt` is a format name or "auto" (detected per input)."""
-    from shadow.sources import detect
-
     for path in paths:
         name = display_name(path)
         try:

@@ -23,9 +23,8 @@ import orjson
 
 from shadow.config.synth import Step, SynthConfig, Template, Variable
 from shadow.config.templating import render
-from shadow.model import Record
+from shadow.model import InputProblem, Item, Record
 from shadow.sources.jsonl import record_from_dict
-from shadow.sources.opening import InputProblem, Item
 
 SOURCE = "synth"
 

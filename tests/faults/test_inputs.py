@@ -22,9 +22,9 @@ from hypothesis import strategies as st
 
 from shadow.compare.diff import parse_json_body
 from shadow.errors import InputError
-from shadow.model import Record
+from shadow.model import InputProblem, Record, UnreadableInput
 from shadow.report.read import InputStats, read_events
-from shadow.sources import InputProblem, UnreadableInput, iter_inputs, validate_inputs
+from shadow.sources.opening import iter_inputs, validate_inputs
 from tests.conftest import ROOT, assert_accounted, assert_no_orphans, shadow_cmd
 from tests.faults.helpers import check_run, fault_config, log_of, run_faults
 

@@ -14,7 +14,7 @@ from pathlib import Path
 import aiohttp
 
 from shadow.config.load import Health, TargetConfig
-from shadow.servers.supervisor import ManagedServer
+from shadow.servers.managed import ManagedServer
 
 
 class Quiet:

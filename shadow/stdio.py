@@ -1,0 +1,74 @@
+"""The process's standard streams: lines for people on stderr, and stdout whose reader left.
+
+stdout carries events (or JSONL, or a report) and nothing else; everything a person reads
+while a command runs goes to stderr through `Console`. A reader that goes away
+(`shadow run | head -1`) is how such output normally ends, so whoever meets the broken pipe
+points the descriptor at /dev/null: the interpreter's final flush then stays quiet instead of
+printing a traceback.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+from typing import IO
+
+
+class Console:
+    """Human-readable lines on stderr; `-q` keeps only errors, `-v` adds detail."""
+
+    def __init__(self, verbosity: int = 0, stream: IO[str] | None = None) -> None:
+        self.verbosity = verbosity
+        self._stream = stream
+
+    @property
+    def stream(self) -> IO[str]:
+        # sys.stderr looked up each time: the live view swaps in a proxy that prints above it
+        return self._stream if self._stream is not None else sys.stderr
+
+    def _say(self, level: str, message: str) -> None:
+        # stderr gone too: nothing left to tell
+        with contextlib.suppress(OSError, ValueError):
+            print(f"shadow: {level}{message}", file=self.stream, flush=True)
+
+    def error(self, message: str) -> None:
+        self._say("error: ", message)
+
+    def warning(self, message: str) -> None:
+        if self.verbosity >= 0:
+            self._say("warning: ", message)
+
+    def info(self, message: str) -> None:
+        if self.verbosity >= 0:
+            self._say("", message)
+
+    def debug(self, message: str) -> None:
+        if self.verbosity > 0:
+            self._say("", message)
+
+
+def point_at_devnull(fd: int) -> None:
+    """Point descriptor `fd` at /dev/null: its reader left, or it was closed at start."""
+    with contextlib.suppress(OSError):
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        if devnull != fd:
+            os.dup2(devnull, fd)
+            os.close(devnull)
+
+
+def reopen_closed_streams() -> None:
+    """Started with fd 1 or 2 closed (`shadow run ... >&-`), Python sets sys.stdout or
+    sys.stderr to None, and `print` to a None stderr writes to stdout, among the events. A
+    closed stdout becomes a pipe nobody reads, so every command meets the gone reader it
+    already handles (as with `| head -0`); a closed stderr becomes /dev/null."""
+    if sys.stderr is None:
+        point_at_devnull(2)
+        sys.stderr = open(2, "w", encoding="utf-8", closefd=False)  # noqa: SIM115
+    if sys.stdout is None:
+        read_end, write_end = os.pipe()
+        os.close(read_end)
+        if write_end != 1:
+            os.dup2(write_end, 1)
+            os.close(write_end)
+        sys.stdout = open(1, "w", encoding="utf-8", closefd=False)  # noqa: SIM115
