@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import math
 import sys
 from collections.abc import Sequence
 from importlib import resources
@@ -19,22 +20,21 @@ import orjson
 from shadow import __version__
 from shadow.config.load import (
     Config,
-    ReplayConfig,
     attach_config,
     check_targets,
+    describe,
     load,
     replace_targets,
 )
-from shadow.config.settings import RunSettings
+from shadow.config.replay import RateSpec, ReplayConfig, parse_duration, parse_rate
+from shadow.config.settings import AUTO, EMIT, INPUT_FORMATS, RunSettings, Shard, parse_shard
 from shadow.config.synth import SynthConfig
+from shadow.config.table import default_of
 from shadow.errors import ConfigError, ShadowError, UsageError
 from shadow.model import InputProblem, UnreadableInput
-from shadow.replay import pacing
-from shadow.replay.partition import Shard, parse_shard
 from shadow.run import app, fleet
 from shadow.sources import synth
-from shadow.sources.detect import FORMATS
-from shadow.sources.opening import AUTO, iter_inputs, validate_inputs
+from shadow.sources.opening import iter_inputs, validate_inputs
 from shadow.stdio import Console, point_at_devnull, reopen_closed_streams
 
 
@@ -45,8 +45,15 @@ def _positive_int(text: str) -> int:
     return value
 
 
-def _non_negative(text: str) -> float:
+def _number(text: str) -> float:
     value = float(text)
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"must be a finite number, not {text}")
+    return value
+
+
+def _non_negative(text: str) -> float:
+    value = _number(text)
     if value < 0:
         raise argparse.ArgumentTypeError(f"must not be negative, not {text}")
     return value
@@ -72,8 +79,7 @@ def _add_run_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--limit", type=_positive_int, metavar="N", help="replay at most N records")
     p.add_argument(
         "--emit",
-        choices=("mismatches", "all"),
-        default="mismatches",
+        choices=EMIT,
         help="which exchanges become events (default: mismatches and errors)",
     )
     p.add_argument("--output", metavar="FILE", help="write events to FILE instead of stdout")
@@ -100,22 +106,21 @@ def _add_scale_options(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--workers",
         type=_positive_int,
-        default=1,
         metavar="N",
         help="replay with N processes on this machine, records split by lane (default 1)",
     )
 
 
-def _rate(text: str) -> pacing.RateSpec:
+def _rate(text: str) -> RateSpec:
     try:
-        return pacing.parse_rate(text)
+        return parse_rate(text)
     except ValueError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def _duration(text: str) -> float:
     try:
-        value = pacing.parse_duration(text)
+        value = parse_duration(text)
     except ValueError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
     if value <= 0:
@@ -124,7 +129,7 @@ def _duration(text: str) -> float:
 
 
 def _positive(text: str) -> float:
-    value = float(text)
+    value = _number(text)
     if not value > 0:
         raise argparse.ArgumentTypeError(f"must be above 0, not {text}")
     return value
@@ -147,9 +152,9 @@ def _add_pacing_options(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--max-wait",
         type=_duration,
-        default=60.0,
         metavar="DURATION",
-        help="with --speed, the longest idle gap kept (default 60s)",
+        help="with --speed, the longest idle gap kept "
+        f"(default {default_of(RunSettings, 'max_wait_s'):g}s)",
     )
     p.add_argument("--loop", action="store_true", help="restart the logs until --duration ends")
     p.add_argument(
@@ -225,7 +230,7 @@ def resolve_config(args: argparse.Namespace) -> Config:
     return dataclasses.replace(config, replay=replay)
 
 
-def resolve_rate(args: argparse.Namespace, config: Config) -> pacing.RateSpec | None:
+def resolve_rate(args: argparse.Namespace, config: Config) -> RateSpec | None:
     """--rate over the config's rate or ramp; --speed excludes both."""
     if args.speed is not None:
         if args.rate is not None:
@@ -236,7 +241,7 @@ def resolve_rate(args: argparse.Namespace, config: Config) -> pacing.RateSpec | 
     if config.replay.ramp is not None:
         return config.replay.ramp
     if config.replay.rate > 0:
-        return pacing.RateSpec(config.replay.rate, config.replay.rate)
+        return RateSpec(config.replay.rate, config.replay.rate)
     return None
 
 
@@ -249,27 +254,30 @@ def command_run(args: argparse.Namespace, logs: list[str], console: Console) -> 
         require_synth(config)
     elif not logs:
         raise UsageError("no log given (a path, several, or '-' for stdin)")
+    given = {  # a flag left out is not passed: RunSettings holds the defaults
+        "input_format": getattr(args, "format", None),
+        "synth": synth_count,
+        "seed": getattr(args, "seed", None),
+        "emit": args.emit,
+        "output": args.output,
+        "run_dir": args.run_dir,
+        "limit": args.limit,
+        "rate": resolve_rate(args, config),
+        "speed": args.speed,
+        "max_wait_s": args.max_wait,
+        "loop": args.loop,
+        "duration_s": args.duration,
+        "live": args.quiet == 0 and sys.stderr.isatty(),
+        "learn_noise": _learn_noise_path(args.learn_noise),
+        "shard": args.shard,
+        "workers": args.workers,
+    }
     settings = RunSettings(
         config=config,
         inputs=logs,
-        input_format=getattr(args, "format", AUTO),
-        synth=synth_count,
-        seed=getattr(args, "seed", None),
-        emit=args.emit,
-        output=args.output,
-        run_dir=args.run_dir,
-        limit=args.limit,
-        rate=resolve_rate(args, config),
-        speed=args.speed,
-        max_wait_s=args.max_wait,
-        loop=args.loop,
-        duration_s=args.duration,
-        live=args.quiet == 0 and sys.stderr.isatty(),
-        learn_noise=_learn_noise_path(args.learn_noise),
-        shard=args.shard,
-        workers=args.workers,
+        **{name: value for name, value in given.items() if value is not None},
     )
-    if args.workers > 1:
+    if settings.workers > 1:
         return fleet.run(settings, console)
     return app.run(settings, console)
 
@@ -324,8 +332,7 @@ def command_synth(args: argparse.Namespace, console: Console) -> int:
 def _add_format_option(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--format",
-        choices=(AUTO, *FORMATS),
-        default=AUTO,
+        choices=(AUTO, *INPUT_FORMATS),
         help="input format (default: detected from each log's name and first bytes)",
     )
 
@@ -342,12 +349,13 @@ def _add_convert_command(commands: Any) -> None:
 def command_convert(args: argparse.Namespace, console: Console) -> int:
     """`shadow convert`: native JSONL on stdout, each unreadable record on stderr; exit 1 if
     there were any, 2 (raised) if a log cannot be read at all."""
-    validate_inputs(args.logs, args.format)
+    fmt = args.format or AUTO
+    validate_inputs(args.logs, fmt)
     out = sys.stdout.buffer
     converted = problems = 0
     unreadable = False
     try:
-        for item in iter_inputs(args.logs, ReplayConfig().max_record_bytes, args.format):
+        for item in iter_inputs(args.logs, default_of(ReplayConfig, "max_record_bytes"), fmt):
             if isinstance(item, InputProblem):
                 problems += 1
                 unreadable = unreadable or isinstance(item, UnreadableInput)
@@ -378,34 +386,6 @@ def command_report(args: argparse.Namespace) -> int:
     from shadow import report  # the report's modules load only for this command
 
     return report.report(args.events, args.html, args.json, sys.stdout.buffer)
-
-
-def describe(config: Config) -> dict[str, Any]:
-    """The resolved config as JSON-able data; env values and secrets masked."""
-    out: dict[str, Any] = {"source": config.source, "targets": {}}
-    for name, target in config.targets.items():
-        data = dataclasses.asdict(target)
-        data["env"] = dict.fromkeys(target.env, "***")
-        data["managed"] = target.managed
-        out["targets"][name] = data
-    out["replay"] = dataclasses.asdict(config.replay)
-    out["compare"] = dataclasses.asdict(config.compare)
-    out["endpoints"] = [
-        {
-            "name": e.name,
-            "method": e.method,
-            "path": e.route,
-            "auth": e.auth,
-            **dataclasses.asdict(e.rules),
-        }
-        for e in config.endpoints
-    ]
-    out["auth"] = {name: dataclasses.asdict(p) for name, p in config.auth.items()}
-    out["thresholds"] = dataclasses.asdict(config.thresholds)
-    out["noise"] = dataclasses.asdict(config.noise)
-    out["synth"] = config.synth.describe() if config.synth is not None else None
-    out["secrets_from_env_file"] = sorted(config.secrets)
-    return out
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -16,6 +16,9 @@ traceback on a user error.
 
 from __future__ import annotations
 
+import math
+from collections.abc import Iterable
+
 
 class ShadowError(Exception):
     exit_code = 2
@@ -70,3 +73,42 @@ class ServerStartError(TargetError):
 
 class ServerExitedError(TargetError):
     pass
+
+
+class InvalidValue(ValueError):
+    """A setting out of its range, raised by a config dataclass's `__post_init__`, so a value
+    built in code is checked as one read from a file. `field` names it; the config parser turns
+    it into a ConfigError naming the file and the key."""
+
+    def __init__(self, field: str, problem: str) -> None:
+        super().__init__(f"{field}: {problem}")
+        self.field = field
+        self.problem = problem
+
+
+# Checks for `__post_init__`, each raising InvalidValue with the message users see.
+
+
+def check_at_least(field: str, value: float, minimum: float) -> None:
+    """`value` is a finite number, at least `minimum` (NaN and infinities are refused)."""
+    if isinstance(value, float) and not math.isfinite(value):
+        raise InvalidValue(field, f"must be a finite number, not {value}")
+    if value < minimum:
+        raise InvalidValue(field, f"must be at least {_show(minimum)}, not {_show(value)}")
+
+
+def check_fraction(field: str, value: float) -> None:
+    """`value` is a fraction of exchanges, 0 to 1."""
+    check_at_least(field, value, 0)
+    if value > 1:
+        raise InvalidValue(field, f"is a fraction of exchanges: at most 1, not {_show(value)}")
+
+
+def check_choice(field: str, value: str, choices: Iterable[str]) -> None:
+    choices = tuple(choices)
+    if value not in choices:
+        raise InvalidValue(field, f"must be one of {', '.join(choices)}, not {value!r}")
+
+
+def _show(value: float) -> str:
+    return str(value) if isinstance(value, int) else f"{value:g}"

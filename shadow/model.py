@@ -2,8 +2,8 @@
 
 Records in (and the problems met reading them), responses back, differences out, progress
 samples; the names a difference or a rule may use; what goes on the wire and what is a secret;
-the caps on per-endpoint tables. Nothing here does I/O or imports another shadow module, so
-every stage can be tested with values built by hand.
+the caps on per-endpoint tables. Nothing here does I/O or imports any shadow module but the
+error tree, so every stage can be tested with values built by hand.
 """
 
 from __future__ import annotations
@@ -16,6 +16,8 @@ from typing import Any
 from urllib.parse import quote
 
 import orjson
+
+from shadow.errors import InvalidValue, check_at_least
 
 Headers = tuple[tuple[str, str], ...]
 
@@ -245,6 +247,25 @@ class CompareRules:
     unordered_keys: tuple[tuple[str, str], ...] = ()
     ignore_headers: tuple[str, ...] = ()
     relative_tolerance: float = 0.0
+
+    def __post_init__(self) -> None:
+        for pattern, kind in self.normalize:
+            if kind not in NORMALIZERS:
+                raise InvalidValue(
+                    f"normalize.{pattern}",
+                    f"unknown normalizer {kind!r} (use one of {', '.join(NORMALIZERS)})",
+                )
+        keyed = tuple(pattern for pattern, _ in self.unordered_keys)
+        for name, patterns in (
+            ("ignore", self.ignore),
+            ("unordered", self.unordered + keyed),
+            ("normalize", tuple(pattern for pattern, _ in self.normalize)),
+        ):
+            for pattern in patterns:
+                if not pattern.startswith("/"):
+                    raise InvalidValue(name, f"pointer pattern {pattern!r} must start with '/'")
+        check_at_least("tolerance", self.tolerance, 0)
+        check_at_least("relative_tolerance", self.relative_tolerance, 0)
 
 
 @dataclass(slots=True)

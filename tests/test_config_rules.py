@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from shadow.config.load import load
-from shadow.config.rules import Limits, NoiseConfig
+from shadow.config.verdict import Limits, NoiseConfig
 from shadow.errors import ConfigError
 from shadow.model import Record
 from shadow.replay.routes import Router, infer_template

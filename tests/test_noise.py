@@ -13,7 +13,7 @@ from shadow.compare.diff import diff_responses
 from shadow.compare.noise import Calibrator, refusal
 from shadow.compare.noise_rules import toml_string
 from shadow.config.load import load
-from shadow.config.rules import NoiseConfig
+from shadow.config.verdict import NoiseConfig
 from shadow.model import (
     REPEAT,
     CompareRules,

@@ -11,6 +11,7 @@ import orjson
 import pytest
 
 from shadow.config.load import load
+from shadow.config.replay import RateSpec, parse_duration, parse_rate
 from shadow.errors import ConfigError
 from shadow.events.sink import Sink
 from shadow.model import (
@@ -24,15 +25,7 @@ from shadow.model import (
     Sample,
     Usage,
 )
-from shadow.replay.pacing import (
-    Dispatch,
-    RatePacer,
-    RateSpec,
-    RecordedPacer,
-    Unpaced,
-    parse_duration,
-    parse_rate,
-)
+from shadow.replay.pacing import Dispatch, RatePacer, RecordedPacer, Unpaced
 from shadow.run.progress import TimeoutStreaks
 from shadow.run.tally import Tally
 

@@ -7,9 +7,10 @@ from typing import Any
 
 import pytest
 
-from shadow.config.load import LaneRule
+from shadow.config.replay import LaneRule
+from shadow.config.settings import WHOLE, Shard, parse_shard
 from shadow.model import InputProblem, Record
-from shadow.replay.partition import WHOLE, Partition, Shard, parse_shard, shard_of
+from shadow.replay.partition import Partition, shard_of
 from tests.conftest import assert_accounted, run_shadow, write_jsonl
 
 

@@ -23,7 +23,7 @@ import pytest
 import uvloop
 from aiohttp import web
 
-from shadow.config.load import Health, TargetConfig
+from shadow.config.targets import Health, TargetConfig
 from shadow.errors import PortInUseError, ServerExitedError, ServerStartError
 from shadow.servers.managed import ManagedServer
 from shadow.servers.supervisor import Supervisor

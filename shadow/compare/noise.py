@@ -46,7 +46,7 @@ from shadow.compare.diff import diff_responses
 from shadow.compare.noise_rules import Finding, render_rules
 from shadow.compare.normalize import equal_under
 from shadow.config.load import Config
-from shadow.config.rules import NoiseConfig
+from shadow.config.verdict import NoiseConfig
 from shadow.model import (
     MAX_CALIBRATED_PATHS,
     MAX_ENDPOINTS,

@@ -1,102 +1,61 @@
-"""The config tables that decide a verdict: `[compare]` rules, `[noise]` and `[thresholds]`.
+"""`[compare]` and `[[compare.endpoint]]`: how answers are compared, globally and per route.
 
-Kept apart from shadow/config.py, which reads the tables about servers and replay, and held to
-the same standard: every problem is a ConfigError naming the file and the key.
+The rules themselves are `model.CompareRules` (they travel with every exchange and check
+themselves); this module reads them, names endpoints, and merges an endpoint's rules into the
+global ones.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass
 
-from shadow.errors import ConfigError
-from shadow.model import DIFF_KINDS, NORMALIZERS, SAFE_METHODS, CompareRules
-
-if TYPE_CHECKING:
-    from shadow.config.load import _Table
+from shadow.config.auth import AuthProfile
+from shadow.config.table import UNSET, Table
+from shadow.model import CompareRules
 
 
 @dataclass(frozen=True, slots=True)
-class Limits:
-    """Allowed rates (0..1) of mismatched and of failed exchanges."""
+class EndpointRule:
+    """A `[[compare.endpoint]]`: a method and a path route, its name and its compare rules."""
 
-    mismatch_rate: float = 0.0
-    error_rate: float = 0.0
-
-
-@dataclass(frozen=True, slots=True)
-class Thresholds:
-    """`[thresholds]`: what makes exit code 1.
-
-    An endpoint listed under `endpoint` is judged by its own limits and left out of the overall
-    rates; every other endpoint is judged together by the overall ones. A real difference of a
-    kind in `fail_on` fails the run whatever the rates.
-    """
-
-    mismatch_rate: float = 0.0
-    error_rate: float = 0.0
-    input_errors: int = 0
-    fail_on: tuple[str, ...] = ()
-    endpoints: Mapping[str, Limits] = field(default_factory=dict)
+    name: str
+    method: str
+    route: str
+    regex: re.Pattern[str]
+    rules: CompareRules
+    auth: str | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class NoiseConfig:
-    """`[noise]`: calibration against the primary itself (the rule is in shadow/compare/noise.py).
-
-    `enabled` None means: on when a secondary target is configured, off otherwise.
-    """
-
-    enabled: bool | None = None
-    repeat_methods: tuple[str, ...] = SAFE_METHODS
-    min_samples: int = 1
-    min_rate: float = 0.05
-    ratio: float = 0.5
-    sample: float = 1.0  # the fraction of reads calibrated (writes always go to a secondary)
-
-
-def parse_rules(t: _Table) -> CompareRules:
+def parse_rules(t: Table) -> CompareRules:
     """The compare rules of `[compare]` or of one `[[compare.endpoint]]`."""
     normalize = t.str_map("normalize")
-    for pattern, kind in normalize.items():
-        if kind not in NORMALIZERS:
-            raise ConfigError(
-                t.source,
-                f"{t.key('normalize')}.{pattern}",
-                f"unknown normalizer {kind!r} (use one of {', '.join(NORMALIZERS)})",
-            )
     plain, keyed = _unordered(t)
-    for key, patterns in (("ignore", t.strings("ignore")), ("unordered", plain + tuple(keyed))):
-        _check_patterns(t, key, patterns)
-    _check_patterns(t, "normalize", tuple(normalize))
-    headers = tuple(h.lower() for h in t.strings("headers"))
-    return CompareRules(
+    headers = t.strings("headers")
+    ignore_headers = t.strings("ignore_headers")
+    return t.build(
+        CompareRules,
+        {"compare_status": "status", "unordered_keys": "unordered"},
         ignore=t.strings("ignore"),
         unordered=plain,
-        normalize=tuple(normalize.items()),
-        headers=headers,
-        compare_status=t.flag("status", True),
-        tolerance=t.number("tolerance", 0.0),
-        unordered_keys=tuple(keyed.items()),
-        ignore_headers=tuple(h.lower() for h in t.strings("ignore_headers")),
-        relative_tolerance=t.number("relative_tolerance", 0.0),
+        normalize=tuple(normalize.items()) if normalize else UNSET,
+        headers=tuple(h.lower() for h in headers) if headers else UNSET,
+        compare_status=t.flag("status"),
+        tolerance=t.number("tolerance"),
+        unordered_keys=tuple(keyed.items()) if keyed else UNSET,
+        ignore_headers=tuple(h.lower() for h in ignore_headers) if ignore_headers else UNSET,
+        relative_tolerance=t.number("relative_tolerance"),
     )
 
 
-def _unordered(t: _Table) -> tuple[tuple[str, ...], dict[str, str]]:
+def _unordered(t: Table) -> tuple[tuple[str, ...], dict[str, str]]:
     """`unordered` as a list (plain multisets) or a table of pattern -> key member ("" = plain)."""
     if isinstance(t.data.get("unordered"), dict):
-        table = t.str_map("unordered")
+        table = t.str_map("unordered") or {}
         plain = tuple(p for p, key in table.items() if not key)
         return plain, {p: key for p, key in table.items() if key}
-    return t.strings("unordered"), {}
-
-
-def _check_patterns(t: _Table, key: str, patterns: tuple[str, ...]) -> None:
-    for pattern in patterns:
-        if not pattern.startswith("/"):
-            raise t.fail(key, f"pointer pattern {pattern!r} must start with '/'")
+    return t.strings("unordered") or (), {}
 
 
 def merge_rules(base: CompareRules, extra: CompareRules) -> CompareRules:
@@ -114,48 +73,35 @@ def merge_rules(base: CompareRules, extra: CompareRules) -> CompareRules:
     )
 
 
-def parse_noise(t: _Table) -> NoiseConfig:
-    enabled: Any = t.get("enabled", (bool,), None, "true or false")
-    methods = tuple(m.upper() for m in t.strings("repeat_methods")) or SAFE_METHODS
-    noise = NoiseConfig(
-        enabled=enabled,
-        repeat_methods=methods,
-        min_samples=t.integer("min_samples", 1, minimum=1),
-        min_rate=_rate(t, "min_rate", 0.05),
-        ratio=t.number("ratio", 0.5),
-        sample=_rate(t, "sample", 1.0),
+def route_regex(route: str) -> re.Pattern[str]:
+    """`/score/{scorer}/{address}` -> a regex; `{name}` is one segment, `*` anything."""
+    out = []
+    for piece in re.split(r"(\{[^}/]*\}|\*)", route):
+        if piece == "*":
+            out.append(".*")
+        elif piece.startswith("{") and piece.endswith("}"):
+            out.append("[^/]+")
+        else:
+            out.append(re.escape(piece))
+    return re.compile("".join(out) + r"/?(?:\?.*)?")
+
+
+def parse_endpoint(t: Table, auth: Mapping[str, AuthProfile]) -> EndpointRule:
+    route = t.text("path")
+    if not route or not route.startswith("/"):
+        raise t.fail("path", "missing or not starting with '/' (a route such as /items/{id})")
+    method = (t.text("method") or "*").upper()
+    profile = t.text("auth") or None
+    if profile is not None and profile not in auth:
+        raise t.fail("auth", f"no [auth.{profile}] profile is defined")
+    name = t.text("name") or (route if method == "*" else f"{method} {route}")
+    rule = EndpointRule(
+        name=name,
+        method=method,
+        route=route,
+        regex=route_regex(route),
+        rules=parse_rules(t),
+        auth=profile,
     )
     t.done()
-    return noise
-
-
-def parse_thresholds(t: _Table) -> Thresholds:
-    fail_on = t.strings("fail_on")
-    for kind in fail_on:
-        if kind not in DIFF_KINDS:
-            raise t.fail("fail_on", f"unknown kind {kind!r} (use {', '.join(DIFF_KINDS)})")
-    per_endpoint = t.table("endpoint")
-    endpoints: dict[str, Limits] = {}
-    for name in list(per_endpoint.data):
-        limits = per_endpoint.table(name)
-        endpoints[name] = Limits(
-            mismatch_rate=_rate(limits, "mismatch_rate", 0.0),
-            error_rate=_rate(limits, "error_rate", 0.0),
-        )
-        limits.done()
-    thresholds = Thresholds(
-        mismatch_rate=_rate(t, "mismatch_rate", 0.0),
-        error_rate=_rate(t, "error_rate", 0.0),
-        input_errors=t.integer("input_errors", 0),
-        fail_on=tuple(dict.fromkeys(fail_on)),
-        endpoints=endpoints,
-    )
-    t.done()
-    return thresholds
-
-
-def _rate(t: _Table, name: str, default: float) -> float:
-    value = t.number(name, default)
-    if value > 1:
-        raise t.fail(name, f"is a fraction of exchanges: at most 1, not {value:g}")
-    return value
+    return rule

@@ -15,15 +15,14 @@ import string
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import orjson
 
+from shadow.config.auth import AuthProfile
+from shadow.config.table import UNSET, Table
 from shadow.config.templating import Node, compile_text, compile_value, names_in, to_json
-from shadow.errors import ConfigError
-
-if TYPE_CHECKING:
-    from shadow.config.load import AuthProfile, _Table
+from shadow.errors import ConfigError, InvalidValue, check_at_least, check_choice
 
 GENERATORS = ("address", "uuid", "int", "hex", "choice", "timestamp")
 TIME_FORMATS = ("iso", "epoch", "epoch_ms")
@@ -48,18 +47,37 @@ class Variable:
     time_format: str = "iso"
     pool: int = 0  # > 0: draw from this many values fixed at the start
 
+    def __post_init__(self) -> None:
+        check_at_least("pool", self.pool, 0)
+        if self.pool > MAX_POOL:
+            raise InvalidValue("pool", f"must be at most {MAX_POOL}, not {self.pool}")
+        if self.gen == "int" and self.high < self.low:
+            raise InvalidValue("high", f"must be at least min ({self.low}), not {self.high}")
+        if self.gen == "hex":
+            check_at_least("hex_bytes", self.hex_bytes, 1)
+            if self.hex_bytes > 4096:
+                raise InvalidValue("hex_bytes", f"must be at most 4096, not {self.hex_bytes}")
+        if self.gen == "timestamp":
+            if self.high < self.low:
+                raise InvalidValue("high", "must not be before start")
+            check_choice("time_format", self.time_format, TIME_FORMATS)
+
 
 @dataclass(frozen=True, slots=True)
 class Step:
     """One request of a template, with `{var}` placeholders still to fill."""
 
-    method: str
     path: Node
+    method: str = "GET"
     headers: tuple[tuple[str, Node], ...] = ()
     body: Node | None = None
     body_text: Node | None = None
     name: str | None = None
     auth: str | None = None
+
+    def __post_init__(self) -> None:
+        if not self.method.isalpha():
+            raise InvalidValue("method", f"must be a word such as GET, not {self.method!r}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,12 +88,16 @@ class Template:
     written into each record's `vars` (auth claims read them).
     """
 
-    weight: float
     steps: tuple[Step, ...]
     lane: Node | None
     scenario: bool
     needs: tuple[str, ...]
     record_vars: tuple[str, ...]
+    weight: float = 1.0
+
+    def __post_init__(self) -> None:
+        if not self.weight > 0:
+            raise InvalidValue("weight", f"must be positive, not {self.weight:g}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,6 +106,10 @@ class SynthConfig:
     templates: tuple[Template, ...]
     seed: int = 0
     count: int = 100
+
+    def __post_init__(self) -> None:
+        check_at_least("seed", self.seed, 0)
+        check_at_least("count", self.count, 1)
 
     def describe(self) -> dict[str, Any]:
         """A short JSON-able view for `shadow check`."""
@@ -98,27 +124,22 @@ class SynthConfig:
         }
 
 
-def parse_synth(t: _Table, auth: Mapping[str, AuthProfile]) -> SynthConfig:
+def parse_synth(t: Table, auth: Mapping[str, AuthProfile]) -> SynthConfig:
     """`[synth]`: `seed`, `count`, `[synth.vars]` and one or more `[[synth.template]]`."""
-    seed = t.integer("seed", 0)
-    count = t.integer("count", 100, minimum=1)
+    seed, count = t.integer("seed"), t.integer("count")
     variables = _variables(t.table("vars"))
-    items = t.get("template", (list,), [], "a list of tables ([[synth.template]])")
+    items = t.get("template", (list,), "a list of tables ([[synth.template]])")
     if not items:
         raise t.fail("template", "missing (at least one [[synth.template]] with a path)")
     templates = tuple(
-        _template(_child(t, f"template[{i}]", item), variables, auth)
-        for i, item in enumerate(items)
+        _template(t.child(f"template[{i}]", item), variables, auth) for i, item in enumerate(items)
     )
+    config = t.build(SynthConfig, variables=variables, templates=templates, seed=seed, count=count)
     t.done()
-    return SynthConfig(variables, templates, seed, count)
+    return config
 
 
-def _child(t: _Table, name: str, data: Any) -> _Table:
-    return type(t)(t.source, t.key(name), data)
-
-
-def _variables(t: _Table) -> tuple[Variable, ...]:
+def _variables(t: Table) -> tuple[Variable, ...]:
     out: list[Variable] = []
     for name in list(t.data):
         if not _NAME.fullmatch(name):
@@ -136,7 +157,7 @@ def _variables(t: _Table) -> tuple[Variable, ...]:
     return tuple(out)
 
 
-def _json_node(t: _Table, key: str, value: Any) -> Node:
+def _json_node(t: Table, key: str, value: Any) -> Node:
     try:
         orjson.dumps(to_json(value))
     except (TypeError, orjson.JSONEncodeError) as exc:
@@ -144,14 +165,14 @@ def _json_node(t: _Table, key: str, value: Any) -> Node:
     return compile_value(value)
 
 
-def _checked(t: _Table, key: str, node: Node, known: list[str]) -> Node:
+def _checked(t: Table, key: str, node: Node, known: list[str]) -> Node:
     missing = sorted(names_in(node) - set(known))
     if missing:
         raise t.fail(key, f"placeholder {{{missing[0]}}} names no variable defined before it")
     return node
 
 
-def _generator(g: _Table, name: str) -> Variable:
+def _generator(g: Table, name: str) -> Variable:
     kind = g.text("gen")
     if not kind:
         raise g.fail("gen", f"missing (one of {', '.join(GENERATORS)})")
@@ -162,36 +183,42 @@ def _generator(g: _Table, name: str) -> Variable:
     return variable
 
 
-def _ranged(g: _Table, name: str, kind: str) -> Variable:
-    pool = g.integer("pool", 0)
-    if pool > MAX_POOL:
-        raise g.fail("pool", f"must be at most {MAX_POOL}, not {pool}")
+def _ranged(g: Table, name: str, kind: str) -> Variable:
+    pool = g.integer("pool")
     if kind == "int":
-        low: int = g.get("min", (int,), 0, "an integer")
-        high: int | None = g.get("max", (int,), None, "an integer")
-        if high is None:
+        low, high = g.integer("min"), g.integer("max")
+        if high is UNSET:
             raise g.fail("max", "missing (the largest value, inclusive)")
-        if high < low:
-            raise g.fail("max", f"must be at least min ({low}), not {high}")
-        return Variable(name, kind, low=low, high=high, pool=pool)
+        keys = {"low": "min", "high": "max"}
+        return g.build(Variable, keys, name=name, gen=kind, low=low, high=high, pool=pool)
     if kind == "hex":
-        size = g.integer("bytes", 32, minimum=1)
-        if size > 4096:
-            raise g.fail("bytes", f"must be at most 4096, not {size}")
-        return Variable(name, kind, hex_bytes=size, prefix=g.text("prefix", "0x"), pool=pool)
+        return g.build(
+            Variable,
+            {"hex_bytes": "bytes"},
+            name=name,
+            gen=kind,
+            hex_bytes=g.integer("bytes"),
+            prefix=g.text("prefix"),
+            pool=pool,
+        )
     if kind == "timestamp":
-        low, high = _epoch_ms(g, "start"), _epoch_ms(g, "end")
-        if high < low:
-            raise g.fail("end", "must not be before start")
-        time_format = g.text("format", "iso", choices=TIME_FORMATS)
-        return Variable(name, kind, low=low, high=high, time_format=time_format, pool=pool)
-    return Variable(name, kind, pool=pool)
+        return g.build(
+            Variable,
+            {"low": "start", "high": "end", "time_format": "format"},
+            name=name,
+            gen=kind,
+            low=_epoch_ms(g, "start"),
+            high=_epoch_ms(g, "end"),
+            time_format=g.text("format"),
+            pool=pool,
+        )
+    return g.build(Variable, name=name, gen=kind, pool=pool)
 
 
-def _epoch_ms(g: _Table, key: str) -> int:
+def _epoch_ms(g: Table, key: str) -> int:
     what = "a date-time such as 2026-01-01T00:00:00Z, or epoch seconds"
-    value = g.get(key, (datetime, date, str, int, float), None, what)
-    if value is None:
+    value = g.get(key, (datetime, date, str, int, float), what)
+    if value is UNSET:
         raise g.fail(key, f"missing ({what})")
     if isinstance(value, int | float):
         return int(value * 1000)
@@ -207,39 +234,37 @@ def _epoch_ms(g: _Table, key: str) -> int:
     return (value - _EPOCH) // timedelta(milliseconds=1)
 
 
-def _choice(g: _Table, name: str) -> Variable:
-    raw = g.get("values", (list,), [], "a list of values")
+def _choice(g: Table, name: str) -> Variable:
+    raw = g.get("values", (list,), "a list of values")
     if not raw:
         raise g.fail("values", "missing or empty (the values to choose from)")
     values = tuple(to_json(v) for v in raw)
     _json_node(g, "values", list(values))
-    weights = g.get("weights", (list,), [], "a list of positive numbers")
+    weights = g.get("weights", (list,), "a list of positive numbers") or []
     if weights and len(weights) != len(values):
         raise g.fail("weights", f"has {len(weights)} weights for {len(values)} values")
     for weight in weights:
         if isinstance(weight, bool) or not isinstance(weight, int | float) or weight <= 0:
             raise g.fail("weights", f"must be positive numbers; found {weight!r}")
     cum_weights = tuple(itertools.accumulate(float(w) for w in weights))
-    return Variable(name, "choice", values=values, cum_weights=cum_weights)
+    return g.build(Variable, name=name, gen="choice", values=values, cum_weights=cum_weights)
 
 
 def _template(
-    t: _Table, variables: tuple[Variable, ...], auth: Mapping[str, AuthProfile]
+    t: Table, variables: tuple[Variable, ...], auth: Mapping[str, AuthProfile]
 ) -> Template:
-    weight = t.get("weight", (int, float), 1, "a positive number")
-    if weight <= 0:
-        raise t.fail("weight", f"must be positive, not {weight}")
+    weight = t.get("weight", (int, float), "a positive number")
     known = [v.name for v in variables]
     scenario = "step" in t.data
     if scenario:
-        headers = t.str_map("headers")
+        headers = t.str_map("headers") or {}
         profile = _profile(t, auth)
-        raw = t.get("step", (list,), [], "a list of tables ([[synth.template.step]])")
+        raw = t.get("step", (list,), "a list of tables ([[synth.template.step]])")
         if not raw:
             raise t.fail("step", "empty (a scenario needs at least one step)")
         steps = []
         for i, item in enumerate(raw):
-            child = _child(t, f"step[{i}]", item)
+            child = t.child(f"step[{i}]", item)
             steps.append(_step(child, known, headers, profile, auth))
             child.done()
     else:
@@ -249,8 +274,9 @@ def _template(
     used = set().union(*(_step_names(step) for step, _ in steps))
     used |= names_in(lane) if lane is not None else set()
     record_vars = _record_vars(t, known, used, steps, auth)
-    template = Template(
-        weight=float(weight),
+    template = t.build(
+        Template,
+        weight=weight,
         steps=tuple(step for step, _ in steps),
         lane=lane,
         scenario=scenario,
@@ -261,7 +287,7 @@ def _template(
     return template
 
 
-def _profile(t: _Table, auth: Mapping[str, AuthProfile]) -> tuple[str, str] | None:
+def _profile(t: Table, auth: Mapping[str, AuthProfile]) -> tuple[str, str] | None:
     """The template's or step's `auth`, with the key that set it (for later errors)."""
     name = t.text("auth")
     if not name:
@@ -272,19 +298,17 @@ def _profile(t: _Table, auth: Mapping[str, AuthProfile]) -> tuple[str, str] | No
 
 
 def _step(
-    s: _Table,
+    s: Table,
     known: list[str],
     headers: Mapping[str, str],
     default_profile: tuple[str, str] | None,
     auth: Mapping[str, AuthProfile],
 ) -> tuple[Step, tuple[str, str] | None]:
-    method = s.text("method", "GET").upper()
-    if not method.isalpha():
-        raise s.fail("method", f"must be a word such as GET, not {method!r}")
+    method = s.text("method")
     path = s.text("path")
-    if not path.startswith("/"):
+    if not path or not path.startswith("/"):
         raise s.fail("path", "missing or not starting with '/' (such as /items/{id})")
-    own = s.str_map("headers")
+    own = s.str_map("headers") or {}
     merged = {k: v for k, v in headers.items() if k.lower() not in {o.lower() for o in own}}
     merged.update(own)
     for name, value in merged.items():
@@ -294,18 +318,19 @@ def _step(
     if "body" in s.data:
         body = _checked(s, "body", _json_node(s, "body", s.data["body"]), known)
     s.seen.add("body")
-    text = s.get("body_text", (str,), None, "a string")
-    if text is not None and body is not None:
+    text = s.get("body_text", (str,), "a string")
+    if text is not UNSET and body is not None:
         raise s.fail("body_text", "give body or body_text, not both")
     profile = _profile(s, auth) or default_profile
-    step = Step(
-        method=method,
+    step = s.build(
+        Step,
+        method=method.upper() if isinstance(method, str) else UNSET,
         path=_checked(s, "path", compile_text(path), known),
         headers=tuple(
             (k, _checked(s, f"headers.{k}", compile_text(v), known)) for k, v in merged.items()
         ),
         body=body,
-        body_text=None if text is None else _checked(s, "body_text", compile_text(text), known),
+        body_text=None if text is UNSET else _checked(s, "body_text", compile_text(text), known),
         name=s.text("name") or None,
         auth=profile[0] if profile else None,
     )
@@ -321,7 +346,7 @@ def _step_names(step: Step) -> set[str]:
 
 
 def _record_vars(
-    t: _Table,
+    t: Table,
     known: list[str],
     used: set[str],
     steps: list[tuple[Step, tuple[str, str] | None]],
@@ -342,7 +367,7 @@ def _record_vars(
             )
     if "vars" not in t.data:
         return tuple(n for n in known if n in used or n in claims)
-    listed = t.strings("vars")
+    listed = t.strings("vars") or ()
     for name in listed:
         if name not in known:
             raise t.fail("vars", f"{name!r} names no variable in [synth.vars]")

@@ -23,8 +23,7 @@ from __future__ import annotations
 
 import base64
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import parse_qsl, urlencode
 
 import orjson
@@ -32,30 +31,9 @@ import orjson
 from shadow.compare.pointers import State, compile_rules, parse_pointer
 from shadow.model import CREDENTIAL_HEADERS, REDACTED, CompareRules, Difference, Record
 
-if TYPE_CHECKING:
-    from shadow.config.load import _Table
-
 # The recorded credentials (SPEC §6 `recorded_auth`), and the one an answer carries.
 ALWAYS_REDACTED = CREDENTIAL_HEADERS | {"set-cookie"}
 _FORM = "application/x-www-form-urlencoded"
-
-
-@dataclass(frozen=True, slots=True)
-class RedactConfig:
-    """`[redact]`: header names and JSON Pointer patterns redacted beside the defaults."""
-
-    headers: tuple[str, ...] = ()
-    paths: tuple[str, ...] = ()
-
-
-def parse_redact(t: _Table) -> RedactConfig:
-    paths = t.strings("paths")
-    for pattern in paths:
-        if not pattern.startswith("/"):
-            raise t.fail("paths", f"{pattern!r} is not a JSON Pointer pattern (start it with /)")
-    config = RedactConfig(headers=tuple(h.lower() for h in t.strings("headers")), paths=paths)
-    t.done()
-    return config
 
 
 class Redactor:

@@ -30,7 +30,8 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from jwt.warnings import InsecureKeyLengthWarning
 
-from shadow.config.load import AuthProfile, Config
+from shadow.config.auth import AuthProfile
+from shadow.config.load import Config
 from shadow.errors import ConfigError
 from shadow.model import CREDENTIAL_HEADERS, Record
 

@@ -28,56 +28,10 @@ and the timeline continues from it. `--loop` restarts the timeline at each pass.
 from __future__ import annotations
 
 import math
-import re
 import time
-from dataclasses import dataclass
 from typing import Protocol
 
-_DURATION = re.compile(r"(?P<value>\d+(?:\.\d+)?)(?P<unit>ms|s|m|h)?")
-_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, None: 1.0}
-
-
-def parse_duration(text: str) -> float:
-    """`30s`, `10m`, `2h`, `500ms` or plain seconds -> seconds; ValueError if malformed."""
-    match = _DURATION.fullmatch(text.strip())
-    if match is None:
-        raise ValueError(f"not a duration: {text!r} (use e.g. 30s, 10m, 2h)")
-    return float(match["value"]) * _UNITS[match["unit"]]
-
-
-@dataclass(frozen=True, slots=True)
-class RateSpec:
-    """Records per second: `start` rising (or falling) linearly to `end` over `ramp_s`."""
-
-    start: float
-    end: float
-    ramp_s: float = 0.0
-
-    def __post_init__(self) -> None:
-        if self.start < 0 or self.end <= 0 or not math.isfinite(self.start + self.end):
-            raise ValueError("rates must be finite, the final one above 0")
-        if self.ramp_s < 0 or (self.start != self.end and self.ramp_s == 0):
-            raise ValueError("a ramp needs a duration above 0")
-
-    @property
-    def text(self) -> str:
-        if self.ramp_s == 0:
-            return f"{self.end:g}"
-        return f"{self.start:g}:{self.end:g}:{self.ramp_s:g}s"
-
-
-def parse_rate(text: str) -> RateSpec:
-    """`R` (constant) or `A:B:DURATION` (a ramp from A to B per second) -> RateSpec."""
-    parts = text.strip().split(":")
-    try:
-        if len(parts) == 1:
-            rate = float(parts[0])
-            return RateSpec(rate, rate)
-        if len(parts) == 3:
-            return RateSpec(float(parts[0]), float(parts[1]), parse_duration(parts[2]))
-    except ValueError as exc:
-        raise ValueError(f"{text!r}: {exc}") from None
-    raise ValueError(f"{text!r}: use R (per second) or FROM:TO:DURATION such as 10:200:5m")
+from shadow.config.replay import RateSpec
 
 
 class Pacer(Protocol):

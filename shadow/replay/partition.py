@@ -19,48 +19,13 @@ from __future__ import annotations
 
 import hashlib
 import re
-from dataclasses import dataclass
 
-from shadow.config.load import LaneRule
+from shadow.config.replay import LaneRule
+from shadow.config.settings import Shard
 from shadow.model import Record
 
 _LANE = b"lane\0"
 _POSITION = b"position\0"
-
-
-@dataclass(frozen=True, slots=True)
-class Shard:
-    """Shard `index` of `count` (0-based, as Kubernetes' JOB_COMPLETION_INDEX)."""
-
-    index: int
-    count: int
-
-    def __post_init__(self) -> None:
-        if self.count < 1:
-            raise ValueError(f"the number of shards must be at least 1, not {self.count}")
-        if not 0 <= self.index < self.count:
-            raise ValueError(
-                f"the shard index must be from 0 to {self.count - 1}, not {self.index}"
-            )
-
-    @property
-    def text(self) -> str:
-        return f"{self.index}/{self.count}"
-
-    def split(self, part: int, parts: int) -> Shard:
-        """Part `part` of `parts` of this shard, itself a shard of `count * parts`."""
-        return Shard(self.index + self.count * part, self.count * parts)
-
-
-WHOLE = Shard(0, 1)
-
-
-def parse_shard(text: str) -> Shard:
-    """`I/N` -> Shard(I, N); ValueError with a message naming what is wrong."""
-    index, sep, count = text.partition("/")
-    if not sep or not index.strip().isdigit() or not count.strip().isdigit():
-        raise ValueError(f"expected INDEX/COUNT such as 0/4, not {text!r}")
-    return Shard(int(index), int(count))
 
 
 def lane_of(record: Record, rule: LaneRule, regex: re.Pattern[str] | None) -> str | None:

@@ -25,7 +25,8 @@ import aiohttp
 from multidict import CIMultiDict
 from yarl import URL
 
-from shadow.config.load import ReplayConfig, TargetConfig
+from shadow.config.replay import ReplayConfig
+from shadow.config.targets import TargetConfig
 from shadow.model import (
     HOP_BY_HOP_HEADERS,
     REPEAT,

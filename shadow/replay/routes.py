@@ -13,8 +13,8 @@ import functools
 import re
 from dataclasses import dataclass
 
-from shadow.config.load import Config, EndpointRule
-from shadow.config.rules import merge_rules
+from shadow.config.load import Config
+from shadow.config.rules import EndpointRule, merge_rules
 from shadow.model import CompareRules, Record
 
 _UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")

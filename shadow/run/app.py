@@ -13,6 +13,7 @@ before `run_finished` is written.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import os
 import signal
@@ -26,7 +27,7 @@ import aiohttp
 
 from shadow.compare.diff import diff_responses
 from shadow.compare.noise import calibrator
-from shadow.config.settings import RunSettings, events_output
+from shadow.config.settings import RunSettings
 from shadow.errors import OutputError, ShadowError, TargetError, UsageError
 from shadow.events.redact import ALWAYS_REDACTED, Redactor
 from shadow.events.sink import SCHEMA_VERSION, Sink
@@ -468,6 +469,23 @@ class Run:
             f"{summary['input_errors']} input errors; exit {exit_code}"
         )
         return exit_code
+
+
+@contextlib.contextmanager
+def events_output(path: str | None) -> Iterator[IO[bytes] | None]:
+    """The `--output` file opened for events (None: stdout); a usage error if it cannot be."""
+    if not path:
+        yield None
+        return
+    try:
+        stream = open(path, "wb")  # noqa: SIM115 - closed below
+    except OSError as exc:
+        raise UsageError(f"--output {path}: {exc.strerror or exc}") from None
+    try:
+        yield stream
+    finally:
+        with contextlib.suppress(OSError):  # a full disk fails the final flush too
+            stream.close()
 
 
 def run(settings: RunSettings, console: Console) -> int:

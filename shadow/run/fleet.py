@@ -40,11 +40,11 @@ from typing import IO, Any
 import aiohttp
 import orjson
 
-from shadow.config.load import TargetConfig
-from shadow.config.settings import RunSettings, events_output
+from shadow.config.settings import WHOLE, RunSettings, Shard
+from shadow.config.targets import TargetConfig
 from shadow.errors import ShadowError, UsageError
-from shadow.replay.partition import WHOLE, Shard
 from shadow.run import app
+from shadow.run.app import events_output
 from shadow.run.merge import absorb, merge_calibration, merge_pacing, merge_progress, shard_summary
 from shadow.run.progress import UsageSampler
 from shadow.servers.supervisor import Supervisor

@@ -14,8 +14,8 @@ from typing import Any
 
 from hdrh.histogram import HdrHistogram
 
+from shadow.config.settings import Shard
 from shadow.model import MAX_PATHS_PER_ENDPOINT, OTHER, Sample, Usage
-from shadow.replay.partition import Shard
 from shadow.run.tally import EndpointTally, Tally, new_histogram
 
 _COUNTS = ("requests", "matched", "mismatched", "errors")

@@ -12,7 +12,7 @@ from typing import Any
 
 from hdrh.histogram import HdrHistogram
 
-from shadow.config.rules import Thresholds
+from shadow.config.verdict import Thresholds
 from shadow.model import MAX_ENDPOINTS, MAX_PATHS_PER_ENDPOINT, OTHER, Exchange, Response
 
 # Per-endpoint latency costs ~28 KB a target (two significant digits): kept for this many.

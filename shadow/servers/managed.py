@@ -31,7 +31,7 @@ from typing import Protocol
 
 import aiohttp
 
-from shadow.config.load import TargetConfig
+from shadow.config.targets import TargetConfig
 from shadow.errors import PortInUseError, ServerStartError
 from shadow.servers.procgroup import (
     free_port,

@@ -19,7 +19,7 @@ from typing import Any, Self
 
 import aiohttp
 
-from shadow.config.load import TargetConfig
+from shadow.config.targets import TargetConfig
 from shadow.errors import OutputError, PortInUseError, ServerExitedError, ServerStartError
 from shadow.servers.managed import ManagedServer, ServerEvents, not_ready_message, poll_health
 from shadow.servers.restarts import Restarts

@@ -14,7 +14,6 @@ import orjson
 
 from shadow.sources import access
 
-FORMATS = ("jsonl", "har", "gor", "access")
 SNIFF_BYTES = 64 << 10
 
 _BY_EXTENSION = {

@@ -19,6 +19,7 @@ import zlib
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, BinaryIO
 
+from shadow.config.settings import AUTO
 from shadow.errors import InputError
 from shadow.model import Item, Record, UnreadableInput
 from shadow.sources import access, detect, gor, har, jsonl
@@ -30,7 +31,6 @@ if TYPE_CHECKING:
 Reader = Callable[[BinaryIO, str, int], Iterator[Item]]
 
 STDIN = "-"
-AUTO = "auto"
 _GZIP_MAGIC = b"\x1f\x8b"
 _BOM = b"\xef\xbb\xbf"
 _READ_ERRORS = (OSError, EOFError, zlib.error)
@@ -164,7 +164,7 @@ def validate_inputs(paths: list[str], fmt: str = AUTO) -> None:
 
 
 def reader_for(fmt: str) -> Reader:
-    """The reader of a format name (one of detect.FORMATS)."""
+    """The reader of a format name (one of config.settings.INPUT_FORMATS)."""
     readers: dict[str, Reader] = {
         "jsonl": jsonl.read_records,
         "har": har.read_records,

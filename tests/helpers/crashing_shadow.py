@@ -13,7 +13,7 @@ from pathlib import Path
 
 import aiohttp
 
-from shadow.config.load import Health, TargetConfig
+from shadow.config.targets import Health, TargetConfig
 from shadow.servers.managed import ManagedServer
 
 

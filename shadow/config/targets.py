@@ -1,0 +1,134 @@
+"""`[targets.*]`: the servers compared, each attached (a url) or managed (a url and a command)."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from shadow.config.table import UNSET, Table, read_env_file
+from shadow.errors import InvalidValue, check_at_least, check_choice
+
+TARGET_NAMES = ("primary", "candidate", "secondary")
+RESTART_POLICIES = ("no", "on-failure")
+
+
+@dataclass(frozen=True, slots=True)
+class Health:
+    path: str = "/"
+    status: int = 0  # 0: any answer below 500 counts as ready
+    timeout_s: float = 30.0
+    interval_s: float = 0.2
+
+    def __post_init__(self) -> None:
+        check_at_least("status", self.status, 0)
+        check_at_least("timeout_s", self.timeout_s, 0)
+        check_at_least("interval_s", self.interval_s, 0)
+
+
+@dataclass(frozen=True, slots=True)
+class TargetConfig:
+    """One server: attached when `command` is empty, managed (started and stopped) otherwise."""
+
+    name: str
+    url: str
+    command: tuple[str, ...] = ()
+    cwd: str | None = None
+    env: Mapping[str, str] = field(default_factory=dict)
+    env_remove: tuple[str, ...] = ()
+    headers: tuple[tuple[str, str], ...] = ()
+    health: Health = field(default_factory=Health)
+    shutdown_grace_s: float = 5.0
+    restart: str = "no"  # no | on-failure
+    max_restarts: int = 3
+    restart_backoff_s: float = 1.0  # doubled after each restart
+    warmup_s: float = 0.0  # exchanges this long after server_ready are kept out of the verdict
+
+    def __post_init__(self) -> None:
+        parts = urlsplit(self.url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise InvalidValue(
+                "url", f"must be an http:// or https:// url with a host, not {self.url!r}"
+            )
+        try:
+            port = parts.port
+        except ValueError:
+            raise InvalidValue("url", f"has an invalid port: {self.url!r}") from None
+        check_at_least("shutdown_grace_s", self.shutdown_grace_s, 0)
+        check_choice("restart", self.restart, RESTART_POLICIES)
+        check_at_least("max_restarts", self.max_restarts, 0)
+        check_at_least("restart_backoff_s", self.restart_backoff_s, 0)
+        check_at_least("warmup_s", self.warmup_s, 0)
+        if not self.command and port == 0:
+            raise InvalidValue(
+                "url", "port 0 (pick a free port) needs a command to start the server"
+            )
+        if not self.command and self.restart != "no":
+            raise InvalidValue(
+                "restart", "only a managed target (one with a command) can be restarted"
+            )
+
+    @property
+    def managed(self) -> bool:
+        return bool(self.command)
+
+    @property
+    def port(self) -> int:
+        parts = urlsplit(self.url)
+        if parts.port is not None:
+            return parts.port
+        return 443 if parts.scheme == "https" else 80
+
+    @property
+    def host(self) -> str:
+        return urlsplit(self.url).hostname or "127.0.0.1"
+
+    def with_port(self, port: int) -> TargetConfig:
+        """This target on `port`: the url's port and every `{port}` in the command."""
+        parts = urlsplit(self.url)
+        url = parts._replace(netloc=f"{parts.hostname}:{port}").geturl()
+        command = tuple(arg.replace("{port}", str(port)) for arg in self.command)
+        return replace(self, url=url, command=command)
+
+
+def parse_target(t: Table, name: str, base: Path) -> TargetConfig:
+    """One `[targets.NAME]` table; `cwd` and `env_file` are relative to the config's folder."""
+    url = t.text("url")
+    if not url:
+        raise t.fail("url", "missing (every target needs a url such as http://127.0.0.1:8000)")
+    command = t.strings("command")
+    if command:
+        # `{python}` lets a config start Python servers with the interpreter shadow runs on.
+        command = tuple(arg.replace("{python}", sys.executable) for arg in command)
+    cwd = t.text("cwd")
+    env = {**read_env_file(t, "env_file", base), **(t.str_map("env") or {})}
+    headers = t.str_map("headers")
+    health_table = t.table("health")
+    health = health_table.build(
+        Health,
+        path=health_table.text("path"),
+        status=health_table.integer("status"),
+        timeout_s=health_table.number("timeout_s"),
+        interval_s=health_table.number("interval_s"),
+    )
+    health_table.done()
+    target = t.build(
+        TargetConfig,
+        name=name,
+        url=url.rstrip("/"),
+        command=command,
+        cwd=str(base / cwd) if cwd else UNSET,
+        env=env,
+        env_remove=t.strings("env_remove"),
+        headers=tuple(headers.items()) if headers else UNSET,
+        health=health,
+        shutdown_grace_s=t.number("shutdown_grace_s"),
+        restart=t.text("restart"),
+        max_restarts=t.integer("max_restarts"),
+        restart_backoff_s=t.number("restart_backoff_s"),
+        warmup_s=t.number("warmup_s"),
+    )
+    t.done()
+    return target
