@@ -26,16 +26,14 @@ from shadow.config.load import (
     load,
     replace_targets,
 )
-from shadow.config.replay import RateSpec, ReplayConfig, parse_duration, parse_rate
+from shadow.config.replay import RateSpec, parse_duration, parse_rate
 from shadow.config.settings import AUTO, EMIT, INPUT_FORMATS, RunSettings, Shard, parse_shard
 from shadow.config.synth import SynthConfig
 from shadow.config.table import default_of
 from shadow.errors import ConfigError, ShadowError, UsageError
-from shadow.model import InputProblem, UnreadableInput
-from shadow.run import app, fleet
-from shadow.sources import synth
-from shadow.sources.opening import iter_inputs, validate_inputs
-from shadow.stdio import Console, point_at_devnull, reopen_closed_streams
+from shadow.run import run
+from shadow.run.convert import convert, write_synth
+from shadow.stdio import Console, reopen_closed_streams
 
 
 def _positive_int(text: str) -> int:
@@ -277,9 +275,7 @@ def command_run(args: argparse.Namespace, logs: list[str], console: Console) -> 
         inputs=logs,
         **{name: value for name, value in given.items() if value is not None},
     )
-    if settings.workers > 1:
-        return fleet.run(settings, console)
-    return app.run(settings, console)
+    return run(settings, console)
 
 
 def _learn_noise_path(path: str | None) -> str | None:
@@ -319,14 +315,7 @@ def command_synth(args: argparse.Namespace, console: Console) -> int:
     synth_config = require_synth(load(args.config))
     seed = synth_config.seed if args.seed is None else args.seed
     count = synth_config.count if args.count is None else args.count
-    try:
-        problems = synth.write_jsonl(synth_config, seed, count, sys.stdout.buffer)
-    except BrokenPipeError:
-        point_at_devnull(sys.stdout.fileno())
-        return 0
-    for problem in problems:
-        console.error(f"synth record {problem.line}: {problem.message}")
-    return 1 if problems else 0
+    return write_synth(synth_config, seed, count, console)
 
 
 def _add_format_option(p: argparse.ArgumentParser) -> None:
@@ -344,34 +333,6 @@ def _add_convert_command(commands: Any) -> None:
     )
     _add_format_option(convert)
     convert.add_argument("-q", "--quiet", action="count", default=0, help="less on stderr")
-
-
-def command_convert(args: argparse.Namespace, console: Console) -> int:
-    """`shadow convert`: native JSONL on stdout, each unreadable record on stderr; exit 1 if
-    there were any, 2 (raised) if a log cannot be read at all."""
-    fmt = args.format or AUTO
-    validate_inputs(args.logs, fmt)
-    out = sys.stdout.buffer
-    converted = problems = 0
-    unreadable = False
-    try:
-        for item in iter_inputs(args.logs, default_of(ReplayConfig, "max_record_bytes"), fmt):
-            if isinstance(item, InputProblem):
-                problems += 1
-                unreadable = unreadable or isinstance(item, UnreadableInput)
-                where = f"{item.source}:{item.line}" if item.line else item.source
-                console.error(f"{where}: {item.message}")
-                continue
-            out.write(orjson.dumps(item.to_dict(), option=orjson.OPT_APPEND_NEWLINE))
-            converted += 1
-        out.flush()
-    except BrokenPipeError:
-        point_at_devnull(sys.stdout.fileno())
-        return 0
-    console.info(f"{converted} records converted, {problems} could not be read")
-    if unreadable:
-        return 2
-    return 1 if problems else 0
 
 
 def command_check(args: argparse.Namespace) -> int:
@@ -403,7 +364,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "report":
             return command_report(args)
         if args.command == "convert":
-            return command_convert(args, console)
+            return convert(args.logs, args.format or AUTO, console)
         if args.command == "synth":
             return command_synth(args, console)
         return command_check(args)

@@ -198,7 +198,7 @@ def test_the_learned_file_parses_and_becomes_rules(tmp_path: Path) -> None:
             reference={"a": {"b": n + 1}, "at": "2024-11-21T10:00:00+00:00", "obj": {"z": 1}},
             endpoint='Odd "name"',
         )
-    text = calibrator.render("run1")
+    text = calibrator.render("run1", "2026-01-01 00:00 UTC")
     data = tomllib.loads(text)
     [block] = data["compare"]["endpoint"]
     assert block["name"] == 'Odd "name"' and block["method"] == "GET"
@@ -235,7 +235,7 @@ def test_header_noise_is_learned_as_ignore_headers() -> None:
         exchange.diffs = diff_responses(outcomes["primary"], outcomes["candidate"], rules)
         calibrator.judge(exchange)
         assert paths(exchange.noise) == ["header:x-runtime"] and not exchange.diffs
-    [block] = tomllib.loads(calibrator.render("r"))["compare"]["endpoint"]
+    [block] = tomllib.loads(calibrator.render("r", "2026-01-01 00:00 UTC"))["compare"]["endpoint"]
     assert block["ignore_headers"] == ["x-runtime"] and "ignore" not in block
 
 

@@ -40,7 +40,6 @@ final counts as `[[compare.endpoint]]` blocks (shadow/compare/noise_rules.py).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 
 from shadow.compare.diff import diff_responses
 from shadow.compare.noise_rules import Finding, render_rules
@@ -280,8 +279,7 @@ class Calibrator:
             if f.verdict == "refused"
         ]
 
-    def render(self, run_id: str) -> str:
-        """The learned rules as a TOML fragment to review and add to a config."""
-        stamp = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
+    def render(self, run_id: str, stamp: str) -> str:
+        """The learned rules as a TOML fragment to review and add to a config (`stamp`: when)."""
         routes = {name: list(ep.routes) for name, ep in self.endpoints.items()}
         return render_rules(self.findings(), routes, self.mode, self.pairs, run_id, stamp)

@@ -14,7 +14,7 @@ from __future__ import annotations
 import errno
 import math
 import sys
-from collections.abc import Callable, MutableMapping
+from collections.abc import Callable, Mapping, MutableMapping
 from datetime import UTC, datetime
 from typing import IO, Any
 
@@ -141,6 +141,52 @@ class Sink:
             point_at_devnull(sys.stdout.fileno())
         if self._on_closed is not None:
             self._on_closed()
+
+    def run_started(
+        self,
+        targets: Mapping[str, tuple[str, bool]],
+        sources: list[str],
+        settings: Mapping[str, Any],
+        pid: int,
+    ) -> None:
+        """The first event: the schema version, each target's url and whether it is managed
+        (`targets` maps a name to `(url, managed)`), what is read, and the settings."""
+        self.emit(
+            "run_started",
+            schema=SCHEMA_VERSION,
+            targets={
+                name: {"url": url, "managed": managed} for name, (url, managed) in targets.items()
+            },
+            sources=sources,
+            settings=dict(settings),
+            pid=pid,
+        )
+
+    def run_finished(
+        self,
+        summary: Mapping[str, Any],
+        *,
+        duration_s: float,
+        pacing: Mapping[str, Any],
+        restarts: Mapping[str, Any],
+        calibration: Mapping[str, Any] | None,
+        interrupted: bool,
+        exit_code: int,
+        **extra: Any,
+    ) -> None:
+        """The last event: the run's counts (`summary`, from the tally), how it went, and its
+        exit code; `extra` carries what a sharded or multi-worker run adds."""
+        self.emit(
+            "run_finished",
+            **summary,
+            duration_s=round(duration_s, 3),
+            pacing=pacing,
+            restarts=restarts,
+            calibration=calibration,
+            interrupted=interrupted,
+            exit_code=exit_code,
+            **extra,
+        )
 
     # The supervisor reports through these (its ServerEvents protocol).
     def server_ready(self, target: str, url: str, pid: int | None, startup_ms: float) -> None:

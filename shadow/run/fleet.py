@@ -3,7 +3,7 @@
 Why it is built this way:
 
 - The parent is the supervisor: it starts (or attaches to) the servers once, then spawns N
-  children (`python -m shadow.run.fleet`), each an ordinary attached run of shard `i` of `N`
+  children (`python -m shadow.run.worker`), each an ordinary attached run of shard `i` of `N`
   (shadow.replay.partition: split by lane, so a lane's order holds). A child gets the parent's
   resolved settings as a pickle on its stdin, never on disk (they can hold secrets from the
   config's env file), with the targets attached at the urls the parent resolved.
@@ -19,6 +19,8 @@ Why it is built this way:
   if the parent dies, even by SIGKILL, the child reads end-of-file and stops itself. On any
   way out of the parent, children still running get SIGTERM, then SIGKILL after a grace.
 - A log that can be read only once (stdin, a pipe) cannot feed N readers: refused (exit 2).
+- Everything around the replay (signals, servers, run_started and run_finished, the exit
+  code) is the lifecycle's, as for one process (shadow.run.lifecycle).
 """
 
 from __future__ import annotations
@@ -31,25 +33,21 @@ import pickle
 import signal
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Mapping
-from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 import aiohttp
 import orjson
 
 from shadow.config.settings import WHOLE, RunSettings, Shard
 from shadow.config.targets import TargetConfig
-from shadow.errors import ShadowError, UsageError
-from shadow.run import app
-from shadow.run.app import events_output
+from shadow.errors import UsageError
+from shadow.run.lifecycle import Lifecycle
 from shadow.run.merge import absorb, merge_calibration, merge_pacing, merge_progress, shard_summary
 from shadow.run.progress import UsageSampler
 from shadow.servers.supervisor import Supervisor
-from shadow.sources.opening import is_stream, validate_inputs
-from shadow.stdio import Console
+from shadow.sources.opening import is_stream
 
 REAP_GRACE_S = 5.0  # after SIGTERM and the drain deadline, before SIGKILL
 _FORWARDED = frozenset((b"mismatch", b"match", b"error", b"input_error"))
@@ -114,46 +112,19 @@ def child_targets(targets: Mapping[str, TargetConfig]) -> dict[str, TargetConfig
 
 
 class Fleet:
-    """The parent of a `--workers` run: servers, children, merged events, one summary."""
+    """The job of a `--workers` run: children spawned, their events merged, one summary."""
 
-    def __init__(self, settings: RunSettings, console: Console, stream: IO[bytes] | None):
-        self.settings = settings
-        self.console = console
-        self.run = app.Run(settings, console, stream)
-        self.sink = self.run.sink
-        self.own_run_id = f'"run_id":"{self.run.run_id}"'.encode()
+    def __init__(self, lifecycle: Lifecycle) -> None:
+        self.lifecycle = lifecycle
+        self.settings = settings = lifecycle.settings
+        self.console = lifecycle.console
+        self.sink = lifecycle.sink
+        self.own_run_id = f'"run_id":"{lifecycle.run_id}"'.encode()
         base = settings.shard or WHOLE
         self.workers = [Worker(i, base.split(i, settings.workers)) for i in range(settings.workers)]
+        self.scope = f" over {len(self.workers)} workers"
         self.replay_started = time.perf_counter()
-
-    async def execute(self) -> int:
-        run = self.run
-        run.install_signals()
-        exit_code = 0
-        try:
-            run.emit_started()
-            async with (
-                aiohttp.ClientSession() as session,
-                Supervisor(run.config.targets, self.run_dir(), self.sink, session) as supervisor,
-            ):
-                run.supervisor = supervisor
-                if not run.stop.requested.is_set():
-                    await self.replay(supervisor)
-                if supervisor.failure is not None:
-                    self.console.error(str(supervisor.failure))
-                    exit_code = supervisor.failure.exit_code
-        except ShadowError as exc:
-            self.console.error(str(exc))
-            exit_code = exc.exit_code
-        finally:
-            run.remove_signals()
-        return self.finish(exit_code)
-
-    def run_dir(self) -> Path:
-        settings = self.settings
-        return Path(
-            settings.run_dir or settings.config.run_dir or Path("shadow-runs") / self.run.run_id
-        )
+        self.summaries: list[dict[str, Any]] = []
 
     def child_settings(self, worker: Worker, supervisor: Supervisor) -> RunSettings:
         settings, count = self.settings, self.settings.workers
@@ -171,7 +142,7 @@ class Fleet:
                 config, targets=child_targets(supervisor.targets), replay=replay
             ),
             output=None,
-            run_dir=str(self.run_dir()),
+            run_dir=str(self.lifecycle.run_dir),
             rate=rate,
             live=False,
             learn_noise=None,
@@ -186,7 +157,7 @@ class Fleet:
         worker.proc = await asyncio.create_subprocess_exec(
             sys.executable,
             "-m",
-            "shadow.run.fleet",
+            "shadow.run.worker",
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
@@ -196,7 +167,7 @@ class Fleet:
         worker.proc.stdin.write(len(payload).to_bytes(8, "big") + payload)
         await worker.proc.stdin.drain()  # stdin stays open: its end tells the child we died
 
-    async def replay(self, supervisor: Supervisor) -> None:
+    async def replay(self, supervisor: Supervisor, session: aiohttp.ClientSession) -> None:
         self.replay_started = time.perf_counter()
         pumps: list[asyncio.Task[None]] = []
         progress = asyncio.create_task(self.report_progress(supervisor))
@@ -216,7 +187,7 @@ class Fleet:
 
     async def watch(self, ended: asyncio.Future[Any], supervisor: Supervisor) -> None:
         """Wait for every child to end; pass each stop (signal, server death) on to them."""
-        stop, sent = self.run.stop, 0
+        stop, sent = self.lifecycle.stop, 0
         deadline: float | None = None
         loop = asyncio.get_running_loop()
         while not ended.done():
@@ -226,9 +197,7 @@ class Fleet:
                 for worker in self.workers:
                     worker.stop()
             if wanted > sent and deadline is None:
-                drain_s = self.settings.drain_s
-                drain_s = self.settings.config.replay.timeout_s + 1 if drain_s is None else drain_s
-                deadline = loop.time() + drain_s + REAP_GRACE_S
+                deadline = loop.time() + self.settings.drain_deadline_s + REAP_GRACE_S
             sent = max(sent, wanted)
             events = [stop.requested, stop.forced, supervisor.failed]
             waiters = [asyncio.create_task(e.wait()) for e in events if not e.is_set()]
@@ -290,7 +259,7 @@ class Fleet:
         if kind == b"progress":
             worker.progress, worker.fresh = event, True
             return b""
-        event["run_id"], event["worker"] = self.run.run_id, worker.index
+        event["run_id"], event["worker"] = self.lifecycle.run_id, worker.index
         return orjson.dumps(event, option=orjson.OPT_APPEND_NEWLINE)
 
     async def pump_stderr(self, worker: Worker) -> None:
@@ -329,42 +298,15 @@ class Fleet:
             shadow = own.sample(pids[0], pids)
             self.sink.progress(merge_progress(reports, fresh, elapsed_s, usage, shadow))
 
-    def finish(self, exit_code: int) -> int:
-        """Merge the children's summaries into one `run_finished`; the run's exit code."""
-        run, tally = self.run, self.run.tally
-        summaries = [w.summary for w in self.workers if w.summary is not None]
-        for summary in summaries:
-            absorb(tally, summary)
-        exit_code = exit_code or self.children_verdict(summaries)
-        if exit_code == 1:
-            for reason in tally.failures(run.config.thresholds):
-                self.console.info(f"exit 1: {reason}")
-        summary = tally.summary()
-        self.sink.emit(
-            "run_finished",
-            **summary,
-            duration_s=round(time.monotonic() - run.started, 3),
-            pacing=merge_pacing(s.get("pacing") or {} for s in summaries),
-            restarts=run.supervisor.restarts.summary() if run.supervisor else {},
-            calibration=merge_calibration(s.get("calibration") for s in summaries),
-            interrupted=run.stop.requested.is_set() or any(s.get("interrupted") for s in summaries),
-            exit_code=exit_code,
-            workers=[w.describe() for w in self.workers],
-            **shard_summary(tally, self.settings.shard),
-        )
-        if self.sink.write_error is not None:
-            self.console.error(f"{run.write_error_message()}; the run was stopped")
-            exit_code = max(exit_code, 1)
-        self.console.info(
-            f"{summary['requests']} requests over {len(self.workers)} workers: "
-            f"{summary['matched']} matched, {summary['mismatched']} mismatched, "
-            f"{summary['errors']} errors, {summary['input_errors']} input errors; exit {exit_code}"
-        )
-        return exit_code
+    def collect(self) -> None:
+        """Add up the children's summaries into the run's tally."""
+        self.summaries = [w.summary for w in self.workers if w.summary is not None]
+        for summary in self.summaries:
+            absorb(self.lifecycle.tally, summary)
 
-    def children_verdict(self, summaries: list[dict[str, Any]]) -> int:
+    def verdict(self) -> int:
         """2 or 3 if a child ended so; 1 if one ended without a summary; else the thresholds."""
-        severe = max((int(s.get("exit_code", 0)) for s in summaries), default=0)
+        severe = max((int(s.get("exit_code", 0)) for s in self.summaries), default=0)
         if severe in (2, 3):
             return severe
         lost = [w for w in self.workers if w.proc is not None and w.summary is None]
@@ -376,11 +318,24 @@ class Fleet:
             )
         if lost:
             return 1
-        return self.run.tally.exit_code(self.run.config.thresholds)
+        return self.lifecycle.tally.exit_code(self.settings.config.thresholds)
+
+    def conclude(self, exit_code: int) -> int:
+        return exit_code
+
+    def finished_fields(self) -> dict[str, Any]:
+        summaries = self.summaries
+        return {
+            "pacing": merge_pacing(s.get("pacing") or {} for s in summaries),
+            "calibration": merge_calibration(s.get("calibration") for s in summaries),
+            "interrupted": any(s.get("interrupted") for s in summaries),
+            "workers": [w.describe() for w in self.workers],
+            **shard_summary(self.lifecycle.tally, self.settings.shard),
+        }
 
 
-def run(settings: RunSettings, console: Console) -> int:
-    """Check what N processes cannot share, then run the fleet."""
+def check_fleet(settings: RunSettings) -> None:
+    """What N processes cannot share: refused before anything starts (exit 2)."""
     streams = [path for path in settings.inputs if is_stream(path)]
     if streams and settings.synth is None:
         raise UsageError(
@@ -391,45 +346,3 @@ def run(settings: RunSettings, console: Console) -> int:
         raise UsageError(
             "--learn-noise needs every record's counts in one process: run it without --workers"
         )
-    validate_inputs(settings.inputs, settings.input_format)
-    with events_output(settings.output) as stream:
-        import uvloop
-
-        code: int = uvloop.run(Fleet(settings, console, stream).execute())
-        return code
-
-
-def _read_exactly(fd: int, size: int) -> bytes:
-    chunks: list[bytes] = []
-    while size > 0 and (chunk := os.read(fd, size)):
-        chunks.append(chunk)
-        size -= len(chunk)
-    return b"".join(chunks)
-
-
-def _stop_when_parent_dies(fd: int) -> None:
-    """The parent holds our stdin open; its end means the parent is gone: stop as on SIGTERM."""
-    # The raw descriptor, not sys.stdin: a daemon thread blocked inside a buffered reader
-    # would abort the interpreter's shutdown.
-    with contextlib.suppress(OSError):
-        while os.read(fd, 4096):
-            pass
-    os.kill(os.getpid(), signal.SIGTERM)
-
-
-def child_main() -> int:
-    """A worker: read the settings from stdin, run the shard, exit with the run's code."""
-    fd = sys.stdin.fileno()
-    size = int.from_bytes(_read_exactly(fd, 8), "big")
-    settings, verbosity = pickle.loads(_read_exactly(fd, size))
-    threading.Thread(target=_stop_when_parent_dies, args=(fd,), daemon=True).start()
-    console = Console(verbosity)
-    try:
-        return app.run(settings, console)
-    except ShadowError as exc:
-        console.error(str(exc))
-        return exc.exit_code
-
-
-if __name__ == "__main__":
-    sys.exit(child_main())
