@@ -4,7 +4,7 @@ PYTHON ?= python3
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck unit audit bench clean
+.PHONY: demo test lint typecheck unit fast audit bench clean
 
 # constraints.txt pins every dependency to the versions CI tests and audits.
 $(STAMP): pyproject.toml constraints.txt
@@ -19,15 +19,23 @@ demo: $(STAMP)
 	if [ $$code -eq 1 ]; then echo "shadow demo: exit 1 = mismatches found, as expected" >&2; exit 0; fi; \
 	exit $$code
 
+# lint-imports checks the dependency contract written in pyproject.toml ([tool.importlinter]).
 lint: $(STAMP)
 	$(BIN)/ruff check shadow tests bench docs
 	$(BIN)/ruff format --check shadow tests bench docs
+	$(BIN)/lint-imports
 
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
+# Every test, with the branch coverage of the in-process part (the processes the e2e tests
+# start are not measured).
 unit: $(STAMP)
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q --cov --cov-report=term
+
+# The fast loop while working: the in-process tests only, no process started.
+fast: $(STAMP)
+	$(BIN)/pytest -q -m "not e2e"
 
 test: lint typecheck unit
 
@@ -45,4 +53,4 @@ bench: $(STAMP)
 	$(BIN)/python bench/suite.py
 
 clean:
-	rm -rf $(VENV) shadow-runs .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) shadow-runs .pytest_cache .mypy_cache .ruff_cache .coverage .import_linter_cache

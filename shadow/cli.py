@@ -1,15 +1,18 @@
-"""Command line: argv -> settings -> app -> exit code. The only module that reads argv.
+"""Command line: argv -> settings -> a command -> exit code. The only module that reads argv.
 
 Exit codes (SPEC §3): 0 no mismatch or error beyond the thresholds, 1 beyond them, 2 usage,
-config or input problem before any replay, 3 a managed server failed to start or died.
+config or input problem before any replay, 3 a managed server failed to start or died; 130
+interrupted before a run could stop cleanly, 70 a bug in shadow (shadow.errors).
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import math
 import sys
+import traceback
 from collections.abc import Sequence
 from importlib import resources
 from pathlib import Path
@@ -30,7 +33,13 @@ from shadow.config.replay import RateSpec, parse_duration, parse_rate
 from shadow.config.settings import AUTO, EMIT, INPUT_FORMATS, RunSettings, Shard, parse_shard
 from shadow.config.synth import SynthConfig
 from shadow.config.table import default_of
-from shadow.errors import ConfigError, ShadowError, UsageError
+from shadow.errors import (
+    BUG_EXIT_CODE,
+    INTERRUPTED_EXIT_CODE,
+    ConfigError,
+    ShadowError,
+    UsageError,
+)
 from shadow.run import run
 from shadow.run.convert import convert, write_synth
 from shadow.stdio import Console, reopen_closed_streams
@@ -373,4 +382,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return exc.exit_code
     except KeyboardInterrupt:
         console.error("interrupted")
-        return 130
+        return INTERRUPTED_EXIT_CODE
+    except Exception as exc:  # noqa: BLE001 - a bug: say so, and never as a verdict
+        console.error(f"internal error ({type(exc).__name__}): this is a bug in shadow")
+        with contextlib.suppress(OSError, ValueError):
+            traceback.print_exc(file=console.stream)
+        return BUG_EXIT_CODE

@@ -1,7 +1,7 @@
-"""The errors shadow reports to its user, each carrying the exit code it ends the run with.
+"""The errors shadow reports to its user, each carrying the exit code it ends the command with.
 
     ShadowError                      exit_code
-    ├── UsageError                   2  bad command line
+    ├── UsageError                   2  bad command line (argparse's own usage errors exit 2 too)
     ├── ConfigError                  2  bad config file or key (names the file and key)
     ├── InputError                   2  a log that cannot be opened or is of no known format
     ├── PortInUseError               2  a managed target's port is taken before it starts
@@ -10,14 +10,23 @@
         ├── ServerStartError            never answered its health check, or exited while starting
         └── ServerExitedError           exited during the run
 
-Anything else escaping the app is a bug; `cli` reports it as such with exit code 1... never a
-traceback on a user error.
+    InvalidValue (a ValueError)         a config value out of range, raised by the dataclass that
+                                        holds it; the config parser reports it as a ConfigError
+
+Outside the tree: Ctrl-C before a run has its own handlers in place (while a config is read,
+say) exits 130. Anything else that escapes a command is a bug in shadow: `cli.main` says so on
+stderr with the traceback and exits BUG_EXIT_CODE (70, EX_SOFTWARE), so a crash is never read
+as a verdict (1 means differences were found, 0 that none were). A user error never shows a
+traceback.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Iterable
+
+BUG_EXIT_CODE = 70  # EX_SOFTWARE in sysexits.h: an internal software error
+INTERRUPTED_EXIT_CODE = 130  # 128 + SIGINT, as a shell reports a Ctrl-C
 
 
 class ShadowError(Exception):

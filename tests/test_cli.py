@@ -13,7 +13,7 @@ from pathlib import Path
 import orjson
 import pytest
 
-from tests.conftest import (
+from tests.support import (
     ROOT,
     assert_accounted,
     assert_no_orphans,
@@ -22,6 +22,8 @@ from tests.conftest import (
     shadow_cmd,
     write_jsonl,
 )
+
+pytestmark = pytest.mark.e2e
 
 ITEMS = [{"method": "GET", "path": f"/items/{n}", "id": f"i{n}"} for n in range(20)]
 

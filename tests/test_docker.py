@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 from dotenv import dotenv_values
 
-from tests.conftest import ROOT, demo_servers_running, run_shadow
+from tests.support import ROOT, demo_servers_running, run_shadow
 
 yaml = pytest.importorskip("yaml")
 jsonschema = pytest.importorskip("jsonschema")
@@ -90,6 +90,7 @@ def demo_servers() -> Iterator[dict[str, str]]:
         yield urls
 
 
+@pytest.mark.e2e
 def test_the_compose_demo_config_finds_the_two_seeded_bugs(
     tmp_path: Path, demo_servers: dict[str, str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -113,6 +114,7 @@ def k8s_documents() -> list[dict[str, Any]]:
     return [d for d in yaml.safe_load_all((DOCKER / "k8s-job.yaml").read_text()) if d]
 
 
+@pytest.mark.e2e
 def test_k8s_job_runs_one_shard_per_completion_index(tmp_path: Path) -> None:
     docs = {d["kind"]: d for d in k8s_documents()}
     job = docs["Job"]["spec"]

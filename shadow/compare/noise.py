@@ -44,7 +44,6 @@ from dataclasses import dataclass, field
 from shadow.compare.diff import diff_responses
 from shadow.compare.noise_rules import Finding, render_rules
 from shadow.compare.normalize import equal_under
-from shadow.config.load import Config
 from shadow.config.verdict import NoiseConfig
 from shadow.model import (
     MAX_CALIBRATED_PATHS,
@@ -63,19 +62,18 @@ MAX_ROUTES_PER_ENDPOINT = 8
 LEARNABLE_NORMALIZERS = ("datetime", "number", "trim", "case")
 
 
-def calibrator(config: Config, learning: bool) -> Calibrator | None:
+def calibrator(settings: NoiseConfig, secondary: bool, learning: bool) -> Calibrator | None:
     """The run's calibrator, or None when calibration is off.
 
-    It is on when `[noise] enabled` says so (by default: when a secondary is configured), and
-    always when learning.
+    It is on when `[noise] enabled` says so (by default: when a `secondary` target is
+    configured), and always when learning.
     """
-    secondary = "secondary" in config.targets
-    enabled = config.noise.enabled
+    enabled = settings.enabled
     if enabled is None:
         enabled = secondary
     if not (enabled or learning):
         return None
-    return Calibrator(config.noise, secondary)
+    return Calibrator(settings, secondary)
 
 
 def refusal(diff: Difference, pattern: str) -> str:

@@ -42,7 +42,7 @@ import orjson
 
 from shadow.config.settings import WHOLE, RunSettings, Shard
 from shadow.config.targets import TargetConfig
-from shadow.errors import UsageError
+from shadow.errors import BUG_EXIT_CODE, UsageError
 from shadow.run.lifecycle import Lifecycle
 from shadow.run.merge import absorb, merge_calibration, merge_pacing, merge_progress, shard_summary
 from shadow.run.progress import UsageSampler
@@ -305,7 +305,8 @@ class Fleet:
             absorb(self.lifecycle.tally, summary)
 
     def verdict(self) -> int:
-        """2 or 3 if a child ended so; 1 if one ended without a summary; else the thresholds."""
+        """2 or 3 if a child ended so; 70 if one crashed (a bug), 1 if one ended without a
+        summary otherwise; else the thresholds."""
         severe = max((int(s.get("exit_code", 0)) for s in self.summaries), default=0)
         if severe in (2, 3):
             return severe
@@ -316,6 +317,8 @@ class Fleet:
                 f"worker {worker.index} (shard {worker.shard.text}) ended with code {code} "
                 "and no summary: its records are missing from the counts"
             )
+        if any(w.proc is not None and w.proc.returncode == BUG_EXIT_CODE for w in lost):
+            return BUG_EXIT_CODE
         if lost:
             return 1
         return self.lifecycle.tally.exit_code(self.settings.config.thresholds)

@@ -70,7 +70,7 @@ class Pipeline:
             config.redact.paths,
         )
         self.streaks = TimeoutStreaks(config.replay.unresponsive_after)
-        self.noise = calibrator(config, learning)
+        self.noise = calibrator(config.noise, "secondary" in config.targets, learning)
         self.servers: ServerState | None = None  # set once the servers are up
         self.warm: set[int] = set()  # seqs sent while a target warmed up, not yet finished
 

@@ -14,8 +14,9 @@ import pickle
 import signal
 import sys
 import threading
+import traceback
 
-from shadow.errors import ShadowError
+from shadow.errors import BUG_EXIT_CODE, ShadowError
 from shadow.run import run
 from shadow.stdio import Console
 
@@ -50,6 +51,10 @@ def child_main() -> int:
     except ShadowError as exc:
         console.error(str(exc))
         return exc.exit_code
+    except Exception as exc:  # noqa: BLE001 - a bug, as the command line reports one
+        console.error(f"internal error ({type(exc).__name__}): this is a bug in shadow")
+        traceback.print_exc(file=console.stream)
+        return BUG_EXIT_CODE
 
 
 if __name__ == "__main__":

@@ -1,4 +1,4 @@
-"""Shared pieces of the fault matrix: configs that start tests/faultserver.py, the checks every
+"""Shared pieces of the fault matrix: configs that start tests/helpers/fault_server.py, the checks every
 row makes (exit code, no traceback, exact counts, no orphan), and a listener that must stay idle.
 """
 
@@ -13,7 +13,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from tests.conftest import (
+from tests.support import (
+    FAULT_SERVER,
     Shadow,
     assert_accounted,
     assert_no_orphans,
@@ -23,7 +24,7 @@ from tests.conftest import (
     write_jsonl,
 )
 
-FAULTSERVER = str(Path(__file__).resolve().parents[1] / "faultserver.py")
+FAULTSERVER = str(FAULT_SERVER)
 SUMMARY_LINE = re.compile(
     r"(\d+) requests: (\d+) matched, (\d+) mismatched, (\d+) errors, (\d+) input errors; exit (\d)"
 )

@@ -25,8 +25,8 @@ from shadow.errors import InputError
 from shadow.model import InputProblem, Record, UnreadableInput
 from shadow.report.read import InputStats, read_events
 from shadow.sources.opening import iter_inputs, validate_inputs
-from tests.conftest import ROOT, assert_accounted, assert_no_orphans, shadow_cmd
 from tests.faults.helpers import check_run, fault_config, log_of, run_faults
+from tests.support import ROOT, assert_accounted, assert_no_orphans, shadow_cmd
 
 GOOD = b'{"method": "GET", "path": "/ok/1"}\n'
 # Starts of every format, so the fuzzer reaches each reader through detection.
@@ -121,6 +121,7 @@ def test_lines_appended_while_reading_are_read_and_a_half_written_one_is_an_inpu
     assert isinstance(rest[-1], InputProblem) and rest[-1].line == 6
 
 
+@pytest.mark.e2e
 def test_a_log_piped_in_while_it_is_written_streams_and_adds_up(tmp_path: Path, tag: str) -> None:
     config = fault_config(tmp_path, tag)
     proc = subprocess.Popen(
@@ -177,6 +178,7 @@ def _unreadable(tmp_path: Path, kind: str) -> Path:
     return unknown
 
 
+@pytest.mark.e2e
 @pytest.mark.parametrize(
     "kind", ["missing", "dangling-symlink", "directory", "under-a-file", "not-gzip", "unknown"]
 )
@@ -230,6 +232,7 @@ def _huge_log(tmp_path: Path, fmt: str) -> Path:
     return path
 
 
+@pytest.mark.e2e
 @pytest.mark.parametrize("fmt", ["jsonl", "access", "gor"])
 def test_a_record_far_over_the_limit_is_an_input_error_never_read_whole(
     tmp_path: Path, tag: str, fmt: str
@@ -264,6 +267,7 @@ def test_a_record_far_over_the_limit_is_an_input_error_never_read_whole(
     assert_no_orphans(tag)
 
 
+@pytest.mark.e2e
 def test_a_har_entry_over_the_limit_is_an_input_error_naming_it(tmp_path: Path, tag: str) -> None:
     def entry(path: str, text: str | None = None) -> dict[str, object]:
         request: dict[str, object] = {"method": "POST" if text else "GET", "url": f"http://h{path}"}

@@ -21,7 +21,6 @@ from pathlib import Path
 import orjson
 import pytest
 
-from tests.conftest import ROOT, assert_accounted, assert_no_orphans, shadow_cmd
 from tests.faults.helpers import (
     check_run,
     fault_config,
@@ -30,6 +29,9 @@ from tests.faults.helpers import (
     stderr_counts,
     target,
 )
+from tests.support import ROOT, assert_accounted, assert_no_orphans, shadow_cmd
+
+pytestmark = pytest.mark.e2e
 
 
 def _start(argv: list[str], **kwargs: object) -> subprocess.Popen[bytes]:

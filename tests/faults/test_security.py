@@ -11,8 +11,8 @@ import subprocess
 from pathlib import Path
 
 import orjson
+import pytest
 
-from tests.conftest import ROOT, Shadow, run_shadow, shadow_cmd, write_jsonl
 from tests.faults.helpers import (
     FAULTSERVER,
     check_run,
@@ -22,6 +22,9 @@ from tests.faults.helpers import (
     run_faults,
     target,
 )
+from tests.support import ROOT, Shadow, run_shadow, shadow_cmd, write_jsonl
+
+pytestmark = pytest.mark.e2e
 
 SECRETS = {
     "api_key": "sk-live-4f9a1c77d2e0b3a8",

@@ -21,6 +21,8 @@ from tests.faults.helpers import (
     run_faults,
 )
 
+pytestmark = pytest.mark.e2e
+
 
 @dataclass(frozen=True)
 class Row:

@@ -12,8 +12,9 @@ from pathlib import Path
 from typing import Any
 
 import orjson
+import pytest
 
-from tests.conftest import (
+from tests.support import (
     ROOT,
     Shadow,
     assert_accounted,
@@ -23,6 +24,8 @@ from tests.conftest import (
     shadow_cmd,
     write_jsonl,
 )
+
+pytestmark = pytest.mark.e2e
 
 ITEMS = [{"method": "GET", "path": f"/items/{n}"} for n in range(1, 101)]
 

@@ -12,16 +12,19 @@ import orjson
 import psutil
 import pytest
 
-from tests.conftest import (
+from tests.support import (
     ROOT,
     Shadow,
     assert_accounted,
+    assert_gone,
     assert_no_orphans,
     managed_config,
     run_shadow,
     shadow_cmd,
     write_jsonl,
 )
+
+pytestmark = pytest.mark.e2e
 
 
 def workers_log(path: Path, lanes_prefix: str) -> tuple[Path, set[tuple[int, str]]]:
@@ -45,24 +48,6 @@ def child_pids(parent: int) -> set[int]:
         return {p.pid for p in psutil.Process(parent).children(recursive=True)}
     except psutil.NoSuchProcess:
         return set()
-
-
-def assert_gone(pids: set[int], timeout_s: float = 15.0) -> None:
-    deadline = time.monotonic() + timeout_s
-    alive = pids
-    while alive and time.monotonic() < deadline:
-        alive = {p for p in alive if psutil.pid_exists(p) and not _zombie(p)}
-        time.sleep(0.05)
-    for pid in alive:
-        psutil.Process(pid).kill()
-    assert not alive, f"children left behind: {sorted(alive)}"
-
-
-def _zombie(pid: int) -> bool:
-    try:
-        return psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
-    except psutil.NoSuchProcess:
-        return True
 
 
 def test_workers_merge_into_one_stream_and_one_summary(
@@ -162,7 +147,7 @@ def test_a_signal_drains_every_worker_and_the_summary_adds_up(
     assert 0 < summary["requests"] < 200
     assert summary["requests"] == len(result.of("match"))  # each finished record: one event
     assert all(w["requests"] is not None for w in summary["workers"])
-    assert_gone(children)
+    assert_gone(children, timeout_s=15)
 
 
 def test_children_die_with_a_killed_parent(tmp_path: Path, fake_pair: tuple[str, str]) -> None:
@@ -179,7 +164,7 @@ def test_children_die_with_a_killed_parent(tmp_path: Path, fake_pair: tuple[str,
         proc.communicate(timeout=10)
     finally:
         proc.kill()
-    assert_gone(children)
+    assert_gone(children, timeout_s=15)
 
 
 def test_managed_servers_started_once_and_a_dying_one_ends_the_run(

@@ -18,7 +18,7 @@ from shadow.errors import ConfigError
 from shadow.model import Record
 from shadow.sources import synth
 from shadow.sources.jsonl import record_from_dict
-from tests.conftest import (
+from tests.support import (
     ROOT,
     assert_accounted,
     assert_no_orphans,
@@ -84,6 +84,7 @@ def records(config: SynthConfig, seed: int, count: int) -> list[Record]:
 # -- determinism -------------------------------------------------------------------------------
 
 
+@pytest.mark.e2e
 def test_same_seed_same_bytes_across_processes(tmp_path: Path) -> None:
     path = write(tmp_path, TARGETS + MIXED)
     runs = [run_shadow("synth", "-c", str(path), "--count", "300", "--seed", "7") for _ in "ab"]
@@ -103,6 +104,7 @@ def test_same_seed_same_bytes_across_processes(tmp_path: Path) -> None:
         assert runs[0].stdout.startswith(out.getvalue()) == (seed == 7)
 
 
+@pytest.mark.e2e
 def test_config_seed_and_count_are_the_defaults(tmp_path: Path) -> None:
     path = write(tmp_path, TARGETS + MIXED.replace("seed = 11", "seed = 11\ncount = 25"))
     default = run_shadow("synth", "-c", str(path))
@@ -117,6 +119,7 @@ def test_generation_is_lazy(tmp_path: Path) -> None:
     assert [r.id for r in first if isinstance(r, Record)] == [f"synth-{i}" for i in range(1, 6)]
 
 
+@pytest.mark.e2e
 def test_a_closed_stdout_ends_synth_quietly(tmp_path: Path) -> None:
     path = write(tmp_path, TARGETS + MIXED)
     with subprocess.Popen(
@@ -342,6 +345,7 @@ headers = { "X-Note" = "{bad}" }
 """
 
 
+@pytest.mark.e2e
 def test_a_value_that_breaks_a_request_is_an_input_problem(tmp_path: Path) -> None:
     items = list(synth.generate(synth_config(tmp_path, BAD_HEADER), 2, 40))
     problems = [i for i in items if not isinstance(i, Record)]
@@ -459,6 +463,7 @@ def test_config_errors_name_file_and_key(tmp_path: Path, text: str, key: str, pr
     assert problem in caught.value.problem
 
 
+@pytest.mark.e2e
 def test_cli_reports_config_errors_with_exit_2(tmp_path: Path) -> None:
     path = write(tmp_path, TARGETS + BASE + ONE + "weight = 0\n")
     result = run_shadow("synth", "-c", str(path))
@@ -474,6 +479,7 @@ def test_cli_reports_config_errors_with_exit_2(tmp_path: Path) -> None:
     assert result.returncode == 2 and "--synth" in result.stderr
 
 
+@pytest.mark.e2e
 def test_check_shows_the_synth_section(tmp_path: Path) -> None:
     result = run_shadow("check", "-c", str(write(tmp_path, TARGETS + MIXED)))
     assert result.returncode == 0, result.stderr
@@ -494,6 +500,7 @@ path = "/items/{n}"
 """
 
 
+@pytest.mark.e2e
 def test_run_synth_replays_exactly_what_synth_writes(tmp_path: Path, tag: str) -> None:
     config = managed_config(tmp_path, tag, extra=ITEMS_SYNTH)
     written = run_shadow("synth", "-c", str(config), "--count", "60", "--seed", "21")
@@ -533,6 +540,7 @@ path = "/lane/{user}/3"
 """
 
 
+@pytest.mark.e2e
 def test_run_synth_keeps_scenario_steps_in_order(tmp_path: Path, tag: str) -> None:
     config = managed_config(tmp_path, tag, extra=LANE_SYNTH)
     result = run_shadow(

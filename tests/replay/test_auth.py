@@ -19,7 +19,7 @@ from shadow.config.load import load
 from shadow.errors import ConfigError
 from shadow.model import Record
 from shadow.replay.auth import Authenticator, AuthError
-from tests.conftest import ROOT, assert_accounted, shadow_cmd, write_jsonl
+from tests.support import ROOT, assert_accounted, shadow_cmd, write_jsonl
 
 TARGETS = """
 [targets.primary]
@@ -302,6 +302,7 @@ def auth_errors(events: list[dict[str, Any]]) -> dict[str, str]:
     }
 
 
+@pytest.mark.e2e
 @pytest.mark.parametrize("mode", ["keep", "drop", "replace"])
 async def test_recorded_credentials_as_the_servers_see_them(
     tmp_path: Path, recorders: tuple[tuple[Recorder, Recorder], tuple[str, str]], mode: str

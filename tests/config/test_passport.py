@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from shadow.config.load import load
-from tests.conftest import ROOT, Shadow, assert_accounted, run_shadow
+from tests.support import ROOT, Shadow, assert_accounted, run_shadow
 
 PASSPORT = ROOT / "config" / "passport.toml"
 LOG = ROOT / "replay_logs" / "passport-13.jsonl"
@@ -75,6 +75,7 @@ def test_the_real_config_starts_the_real_services(tmp_path: Path) -> None:
     assert config.synth is not None and config.replay.recorded_auth == "replace"
 
 
+@pytest.mark.e2e
 def test_the_log_against_the_demo_finds_exactly_the_two_bugs(tmp_path: Path) -> None:
     result = _run_on_demo(tmp_path, str(LOG))
     exchanges = _exchanges(result)
@@ -87,6 +88,7 @@ def test_the_log_against_the_demo_finds_exactly_the_two_bugs(tmp_path: Path) -> 
     _assert_no_secrets(result)
 
 
+@pytest.mark.e2e
 def test_the_synth_scenario_against_the_demo_finds_only_the_two_bugs(tmp_path: Path) -> None:
     result = _run_on_demo(tmp_path, "--synth", "300", "--seed", "13")
     exchanges = _exchanges(result)

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from shadow import cli
-from tests.test_report import hostile_events, make_demo_events
+from tests.report.test_report import hostile_events, make_demo_events
 
 CHROMIUM = Path("/usr/bin/chromium")
 ARGS = [
@@ -26,10 +26,13 @@ ARGS = [
     "--disable-sync",
 ]
 
-pytestmark = pytest.mark.skipif(
-    not CHROMIUM.exists(),
-    reason="needs Debian's chromium at /usr/bin/chromium (apt-get install -y chromium)",
-)
+pytestmark = [
+    pytest.mark.e2e,
+    pytest.mark.skipif(
+        not CHROMIUM.exists(),
+        reason="needs Debian's chromium at /usr/bin/chromium (apt-get install -y chromium)",
+    ),
+]
 sync_api = pytest.importorskip(
     "playwright.sync_api", reason="needs Playwright for Python (pip install playwright)"
 )

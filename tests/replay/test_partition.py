@@ -11,7 +11,7 @@ from shadow.config.replay import LaneRule
 from shadow.config.settings import WHOLE, Shard, parse_shard
 from shadow.model import InputProblem, Record
 from shadow.replay.partition import Partition, shard_of
-from tests.conftest import assert_accounted, run_shadow, write_jsonl
+from tests.support import assert_accounted, run_shadow, write_jsonl
 
 
 def mixed_items(count: int) -> list[Record | InputProblem]:
@@ -90,6 +90,7 @@ def test_parse_shard_names_what_is_wrong() -> None:
             parse_shard(text)
 
 
+@pytest.mark.e2e
 def test_a_bad_shard_option_is_a_usage_error(tmp_path: Path) -> None:
     log = write_jsonl(tmp_path / "log.jsonl", [{"method": "GET", "path": "/"}])
     url = "http://127.0.0.1:9"
@@ -122,6 +123,7 @@ def outcomes(events: list[dict[str, Any]]) -> set[tuple[int, str, str]]:
 COUNTS = ("requests", "matched", "mismatched", "errors", "input_errors")
 
 
+@pytest.mark.e2e
 def test_n_shard_runs_add_up_to_one_full_run(tmp_path: Path, fake_pair: tuple[str, str]) -> None:
     primary, candidate = fake_pair
     log = str(sharding_log(tmp_path / "log.jsonl"))
@@ -159,6 +161,7 @@ def test_n_shard_runs_add_up_to_one_full_run(tmp_path: Path, fake_pair: tuple[st
         assert totals[key] == full.summary[key], key
 
 
+@pytest.mark.e2e
 def test_shards_keep_the_full_runs_numbering_under_a_limit(
     tmp_path: Path, fake_pair: tuple[str, str]
 ) -> None:

@@ -6,7 +6,6 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 
 import jwt
@@ -17,10 +16,11 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from shadow.demo import seed
 from shadow.demo.app import MissingSettingError, main, make_app
+from tests.support import LOGS
 
 SECRET = "demo-secret-key-not-for-production"
 INTERNAL_KEY = "demo-internal-key"
-LOG = Path(__file__).resolve().parent.parent / "replay_logs" / "passport-demo.jsonl"
+LOG = LOGS / "passport-demo.jsonl"
 INTERNAL = {"AUTHORIZATION": INTERNAL_KEY}
 NOISE_KEYS = frozenset({"id", "last_score_timestamp"})
 BUG_PATHS = {

@@ -18,7 +18,6 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
-import psutil
 import pytest
 import uvloop
 from aiohttp import web
@@ -27,9 +26,7 @@ from shadow.config.targets import Health, TargetConfig
 from shadow.errors import PortInUseError, ServerExitedError, ServerStartError
 from shadow.servers.managed import ManagedServer
 from shadow.servers.supervisor import Supervisor
-
-FAKE_SERVER = Path(__file__).parent / "helpers" / "fake_server.py"
-CRASHING_SHADOW = Path(__file__).parent / "helpers" / "crashing_shadow.py"
+from tests.support import CRASHING_SHADOW, FAKE_SERVER, ROOT, assert_gone
 
 
 @dataclass
@@ -71,27 +68,6 @@ def managed(
     )
 
 
-def alive(pid: int) -> bool:
-    try:
-        return bool(psutil.Process(pid).status() != psutil.STATUS_ZOMBIE)
-    except psutil.NoSuchProcess:
-        return False
-
-
-def assert_gone(pids: list[int | None]) -> None:
-    assert pids and all(pid is not None for pid in pids)
-    survivors = [pid for pid in pids if pid is not None and alive(pid)]
-    assert not survivors, f"processes left behind: {survivors}"
-
-
-def wait_gone(pids: list[int | None], timeout_s: float = 2.0) -> None:
-    """assert_gone, for a KILL sent synchronously: the kernel takes a moment to finish."""
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline and any(pid is not None and alive(pid) for pid in pids):
-        time.sleep(0.02)
-    assert_gone(pids)
-
-
 def grandchild_pid(server: ManagedServer) -> int:
     for line in server.log_tail(50):
         if match := re.fullmatch(r"grandchild (\d+)", line):
@@ -127,6 +103,7 @@ def run_dir(tmp_path: Path) -> Path:
     return tmp_path / "run"
 
 
+@pytest.mark.e2e
 async def test_healthy_start_ready_event_and_clean_stop(
     session: aiohttp.ClientSession, run_dir: Path
 ) -> None:
@@ -143,10 +120,11 @@ async def test_healthy_start_ready_event_and_clean_stop(
     assert events.named("exited") == [("exited", "primary", -15, True, server.log_tail())]
     assert server.exited.is_set() and server.returncode == -15
     assert not sup.failed.is_set()
-    assert_gone([server.pid])
+    assert_gone([server.pid], timeout_s=0)
     assert dir_mode(run_dir) == 0o700
 
 
+@pytest.mark.e2e
 async def test_port_zero_picks_a_free_port_and_fills_the_command(
     session: aiohttp.ClientSession, run_dir: Path
 ) -> None:
@@ -159,6 +137,7 @@ async def test_port_zero_picks_a_free_port_and_fills_the_command(
         assert f"fake server pid {server.pid} port {target.port}" in server.log_tail()
 
 
+@pytest.mark.e2e
 async def test_never_healthy_fails_at_the_deadline(
     session: aiohttp.ClientSession, run_dir: Path
 ) -> None:
@@ -172,9 +151,10 @@ async def test_never_healthy_fails_at_the_deadline(
     assert "did not answer GET http://127.0.0.1:" in str(info.value)
     assert "/health with a status below 500 within 1s" in str(info.value)
     assert info.value.exit_code == 3 and "listening" in info.value.log_tail
-    assert_gone([sup.servers()[0].pid])
+    assert_gone([sup.servers()[0].pid], timeout_s=0)
 
 
+@pytest.mark.e2e
 async def test_wrong_status_is_not_ready(session: aiohttp.ClientSession, run_dir: Path) -> None:
     target = managed(timeout_s=0.5, status=204)
     with pytest.raises(ServerStartError, match=r"with status 204 within 0\.5s"):
@@ -182,6 +162,7 @@ async def test_wrong_status_is_not_ready(session: aiohttp.ClientSession, run_dir
             pass
 
 
+@pytest.mark.e2e
 async def test_exit_at_start_fails_fast_with_the_log_tail(
     session: aiohttp.ClientSession, run_dir: Path
 ) -> None:
@@ -201,6 +182,7 @@ async def test_exit_at_start_fails_fast_with_the_log_tail(
     assert not sup.failed.is_set()
 
 
+@pytest.mark.e2e
 async def test_missing_executable_names_it(session: aiohttp.ClientSession, run_dir: Path) -> None:
     target = TargetConfig(
         name="candidate", url="http://127.0.0.1:0", command=("/nonexistent/srv", "x")
@@ -210,6 +192,7 @@ async def test_missing_executable_names_it(session: aiohttp.ClientSession, run_d
             pass
 
 
+@pytest.mark.e2e
 async def test_startup_failure_stops_the_servers_already_started(
     session: aiohttp.ClientSession, run_dir: Path
 ) -> None:
@@ -222,9 +205,10 @@ async def test_startup_failure_stops_the_servers_already_started(
     with pytest.raises(ServerStartError, match="candidate: exited with code 1"):
         await sup.__aenter__()
     primary, candidate = sup.servers()
-    assert_gone([primary.pid, candidate.pid, grandchild_pid(primary)])
+    assert_gone([primary.pid, candidate.pid, grandchild_pid(primary)], timeout_s=0)
 
 
+@pytest.mark.e2e
 async def test_ready_server_dying_while_another_starts_fails_at_once(
     session: aiohttp.ClientSession, run_dir: Path
 ) -> None:
@@ -240,9 +224,10 @@ async def test_ready_server_dying_while_another_starts_fails_at_once(
     assert time.monotonic() - started < 5.0
     assert [event[1] for event in events.named("ready")] == ["primary"]
     assert not sup.failed.is_set()
-    assert_gone([server.pid for server in sup.servers()])
+    assert_gone([server.pid for server in sup.servers()], timeout_s=0)
 
 
+@pytest.mark.e2e
 async def test_ignoring_sigterm_is_killed_after_the_grace(
     session: aiohttp.ClientSession, run_dir: Path
 ) -> None:
@@ -255,11 +240,12 @@ async def test_ignoring_sigterm_is_killed_after_the_grace(
     assert 0.45 < time.monotonic() - started < 3.0
     assert server.returncode == -9
     assert events.named("exited") == [("exited", "primary", -9, True, server.log_tail())]
-    assert_gone([server.pid])
+    assert_gone([server.pid], timeout_s=0)
     await server.stop()  # idempotent, and quiet on a dead process
     assert len(events.named("exited")) == 1
 
 
+@pytest.mark.e2e
 @pytest.mark.parametrize("grandchild", ["normal", "ignore"])
 async def test_grandchild_goes_with_the_group(
     session: aiohttp.ClientSession, run_dir: Path, grandchild: str
@@ -273,7 +259,7 @@ async def test_grandchild_goes_with_the_group(
     await server.stop()
     # A grandchild ignoring TERM outlives its parent until the grace ends, then gets KILL.
     assert time.monotonic() - started < 3.0
-    assert_gone([server.pid, orphan])
+    assert_gone([server.pid, orphan], timeout_s=0)
     assert server.group_pids() == []
 
 
@@ -307,6 +293,7 @@ async def test_two_targets_on_one_port_are_refused(
             pass
 
 
+@pytest.mark.e2e
 async def test_death_mid_run_sets_failed(session: aiohttp.ClientSession, run_dir: Path) -> None:
     events = Recorder()
     target = managed("--die-after", "0.5", "--exit-code", "7")
@@ -317,9 +304,10 @@ async def test_death_mid_run_sets_failed(session: aiohttp.ClientSession, run_dir
         assert sup.failure.exit_code == 3 and "exiting with 7" in sup.failure.log_tail
         assert events.named("exited") == [("exited", "primary", 7, False, sup.failure.log_tail)]
     assert len(events.named("exited")) == 1
-    assert_gone([sup.servers()[0].pid])
+    assert_gone([sup.servers()[0].pid], timeout_s=0)
 
 
+@pytest.mark.e2e
 @pytest.mark.parametrize("cancels", [1, 2])
 async def test_cancelled_inside_async_with_leaves_no_process(
     session: aiohttp.ClientSession, run_dir: Path, cancels: int
@@ -350,10 +338,11 @@ async def test_cancelled_inside_async_with_leaves_no_process(
         await task
     # The cancellation waited for TERM, the 0.5 s grace and KILL before going on.
     assert time.monotonic() - started > 0.45
-    assert_gone(pids)
+    assert_gone(pids, timeout_s=0)
     assert events.named("exited") == [("exited", "primary", -9, True, server.log_tail())]
 
 
+@pytest.mark.e2e
 async def test_wait_for_timeout_during_startup_leaves_no_process(
     session: aiohttp.ClientSession, run_dir: Path
 ) -> None:
@@ -367,11 +356,12 @@ async def test_wait_for_timeout_during_startup_leaves_no_process(
     with pytest.raises(TimeoutError):
         await asyncio.wait_for(run(), timeout=0.8)
     (server,) = sup.servers()
-    assert_gone([server.pid, grandchild_pid(server)])
+    assert_gone([server.pid, grandchild_pid(server)], timeout_s=0)
 
 
 # The last resort KILLs without reaping, so the dead loop's transport is never closed; the
 # warning about it is expected here, and collected here rather than in a later test.
+@pytest.mark.e2e
 @pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
 def test_loop_shutdown_mid_teardown_still_kills(run_dir: Path) -> None:
     """asyncio.run cancels the teardown task itself on the way out: the last resort KILLs."""
@@ -391,21 +381,23 @@ def test_loop_shutdown_mid_teardown_still_kills(run_dir: Path) -> None:
     started = time.monotonic()
     asyncio.run(main())
     assert time.monotonic() - started < 5.0
-    wait_gone(pids)
+    assert_gone(pids)
     gc.collect()
 
 
+@pytest.mark.e2e
 def test_crashed_loop_leaves_no_process(run_dir: Path) -> None:
     """shadow's loop dies with servers up and nobody calling stop(): the atexit hook KILLs."""
-    env = {**os.environ, "PYTHONPATH": str(Path(__file__).parents[1])}
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
     command = [sys.executable, str(CRASHING_SHADOW), str(FAKE_SERVER), str(run_dir)]
     done = subprocess.run(command, check=False, env=env, capture_output=True, text=True, timeout=20)
     assert "RuntimeError: crash with servers up" in done.stderr
     pids = [int(pid) for pid in done.stdout.split()]
     assert len(pids) == 2
-    wait_gone(pids)
+    assert_gone(pids)
 
 
+@pytest.mark.e2e
 async def test_environment_is_filtered_and_merged(
     session: aiohttp.ClientSession, run_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -425,6 +417,7 @@ async def test_environment_is_filtered_and_merged(
     assert child_env["DATABASE_URL"] == "postgres://x"
 
 
+@pytest.mark.e2e
 async def test_attached_target_is_health_checked(
     session: aiohttp.ClientSession, run_dir: Path
 ) -> None:
@@ -453,6 +446,7 @@ async def test_attached_target_is_health_checked(
         await runner.cleanup()
 
 
+@pytest.mark.e2e
 async def test_attached_target_not_answering_fails(
     session: aiohttp.ClientSession, run_dir: Path
 ) -> None:
@@ -465,7 +459,7 @@ async def test_attached_target_not_answering_fails(
     sup = Supervisor(targets, run_dir, Recorder(), session)
     with pytest.raises(ServerStartError, match=r"primary: did not answer GET .* within 0\.3s"):
         await sup.__aenter__()
-    assert_gone([sup.servers()[0].pid])
+    assert_gone([sup.servers()[0].pid], timeout_s=0)
 
 
 def test_log_tail_reads_a_bounded_end_of_the_log(run_dir: Path) -> None:
@@ -485,6 +479,7 @@ async def test_stop_before_start_is_a_no_op(run_dir: Path) -> None:
     assert server.pid is None and server.group_pids() == []
 
 
+@pytest.mark.e2e
 def test_under_uvloop(run_dir: Path) -> None:
     async def lifecycle() -> list[int | None]:
         target = managed("--grandchild", "ignore", grace_s=0.3)
@@ -495,4 +490,4 @@ def test_under_uvloop(run_dir: Path) -> None:
             (server,) = sup.servers()
             return [server.pid, grandchild_pid(server)]
 
-    assert_gone(uvloop.run(lifecycle()))
+    assert_gone(uvloop.run(lifecycle()), timeout_s=0)

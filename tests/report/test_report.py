@@ -17,7 +17,7 @@ import pytest
 from shadow import cli
 from shadow.report.diffview import Row, diff_rows
 from shadow.report.series import MAX_POINTS, Point, Series, parse_ts, read_point
-from tests.conftest import ROOT, Shadow, run_shadow, shadow_cmd, write_jsonl
+from tests.support import ROOT, Shadow, run_shadow, shadow_cmd, write_jsonl
 
 # 45 items named by n % 3; the candidate answers n as a string when n % 5 == 0: three
 # mismatches per endpoint, so every one of them is kept as an example.
@@ -125,6 +125,7 @@ def run_items(
 # --- the demo ------------------------------------------------------------------------------
 
 
+@pytest.mark.e2e
 def test_demo_report_json_has_the_runs_counts_and_both_bugs(
     demo: Path, report: Callable[..., tuple[int, bytes, str]]
 ) -> None:
@@ -159,6 +160,7 @@ def test_demo_report_json_has_the_runs_counts_and_both_bugs(
     assert data["latency_ms"]["targets"]["candidate"]["count"] == 13
 
 
+@pytest.mark.e2e
 def test_demo_report_text_fits_100_columns_and_shows_each_bug(demo: Path) -> None:
     result = run_shadow("report", str(demo))
     assert result.returncode == 0, result.stderr
@@ -175,6 +177,7 @@ def test_demo_report_text_fits_100_columns_and_shows_each_bug(demo: Path) -> Non
     assert "e.g. seq 2 id r-03: POST /internal/check-bans" in text
 
 
+@pytest.mark.e2e
 def test_demo_report_html_is_self_contained_with_examples_and_plots(
     demo: Path, tmp_path: Path
 ) -> None:
@@ -197,6 +200,7 @@ def test_demo_report_html_is_self_contained_with_examples_and_plots(
     assert not list(tmp_path.glob(".*partial"))
 
 
+@pytest.mark.e2e
 def test_mismatches_only_events_fall_back_to_the_summary_latency(
     demo: Path, tmp_path: Path, report: Callable[..., tuple[int, bytes, str]]
 ) -> None:
@@ -213,6 +217,7 @@ def test_mismatches_only_events_fall_back_to_the_summary_latency(
     assert example_keys(data) == mismatch_keys(demo)
 
 
+@pytest.mark.e2e
 def test_a_run_without_run_finished_is_counted_from_its_events(
     demo: Path, tmp_path: Path, report: Callable[..., tuple[int, bytes, str]]
 ) -> None:
@@ -228,6 +233,7 @@ def test_a_run_without_run_finished_is_counted_from_its_events(
 # --- inputs: malformed lines, empty files, .gz, stdin, duplicates ---------------------------
 
 
+@pytest.mark.e2e
 def test_malformed_lines_are_counted_and_reported_never_fatal(
     demo: Path, tmp_path: Path, report: Callable[..., tuple[int, bytes, str]]
 ) -> None:
@@ -245,6 +251,7 @@ def test_malformed_lines_are_counted_and_reported_never_fatal(
     assert f"4 malformed line(s) skipped (2, 5, 6, {len(lines) + 4})" in words
 
 
+@pytest.mark.e2e
 @pytest.mark.parametrize(
     ("content", "says"),
     [
@@ -268,6 +275,7 @@ def test_an_empty_or_non_event_file_is_exit_2_naming_it(
     assert str(empty) in err and says in err
 
 
+@pytest.mark.e2e
 def test_the_command_line_reads_no_events_as_exit_2(tmp_path: Path) -> None:
     empty = tmp_path / "empty.ndjson"
     empty.touch()
@@ -285,6 +293,7 @@ def test_missing_inputs_are_exit_2(
     assert code == 2 and "is a directory" in err
 
 
+@pytest.mark.e2e
 def test_an_html_file_that_cannot_be_written_is_exit_2(
     demo: Path, tmp_path: Path, report: Callable[..., tuple[int, bytes, str]]
 ) -> None:
@@ -294,6 +303,7 @@ def test_an_html_file_that_cannot_be_written_is_exit_2(
     assert err.startswith(f"shadow: error: {target}: cannot write the report")
 
 
+@pytest.mark.e2e
 def test_gz_and_stdin_read_like_a_plain_file(
     demo: Path, tmp_path: Path, report: Callable[..., tuple[int, bytes, str]]
 ) -> None:
@@ -308,6 +318,7 @@ def test_gz_and_stdin_read_like_a_plain_file(
     assert from_stdin["inputs"][0]["path"] == "<stdin>"
 
 
+@pytest.mark.e2e
 def test_the_same_run_given_twice_is_counted_once(
     demo: Path, report: Callable[..., tuple[int, bytes, str]]
 ) -> None:
@@ -316,6 +327,7 @@ def test_the_same_run_given_twice_is_counted_once(
     assert any("appears more than once" in w for w in data["warnings"])
 
 
+@pytest.mark.e2e
 def test_a_closed_stdout_ends_quietly(demo: Path, tmp_path: Path) -> None:
     errors = tmp_path / "stderr.txt"
     with errors.open("wb") as stderr:
@@ -328,6 +340,7 @@ def test_a_closed_stdout_ends_quietly(demo: Path, tmp_path: Path) -> None:
     assert errors.read_text() == ""
 
 
+@pytest.mark.e2e
 def test_html_without_matplotlib_says_what_to_install(demo: Path, tmp_path: Path) -> None:
     blocker = tmp_path / "blocked" / "matplotlib"
     blocker.mkdir(parents=True)
@@ -354,6 +367,7 @@ def test_html_without_matplotlib_says_what_to_install(demo: Path, tmp_path: Path
 # --- synthetic multi-endpoint runs against the fake servers ---------------------------------
 
 
+@pytest.mark.e2e
 def test_synthetic_run_exact_counts_every_example_errors_and_progress(
     fake_pair: tuple[str, str], tmp_path: Path, report: Callable[..., tuple[int, bytes, str]]
 ) -> None:
@@ -395,6 +409,7 @@ def test_synthetic_run_exact_counts_every_example_errors_and_progress(
     assert page.count("<svg") == 5
 
 
+@pytest.mark.e2e
 def test_sharded_runs_merge_and_add_up(
     fake_pair: tuple[str, str], tmp_path: Path, report: Callable[..., tuple[int, bytes, str]]
 ) -> None:

@@ -1,6 +1,6 @@
 """A raw asyncio HTTP/1.1 server that misbehaves on request, for the fault-injection tests.
 
-    python tests/faultserver.py --port N [--variant primary|candidate] [--tag T]
+    python tests/helpers/fault_server.py --port N [--variant primary|candidate] [--tag T]
         [--crash-at-start] [--crash-after K] [--record FILE]
 
 It is run as a real subprocess on 127.0.0.1 and speaks HTTP by hand, so it can break the

@@ -13,7 +13,11 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
-from tests.conftest import (
+import pytest
+
+from tests.helpers.noisy_server import injected
+from tests.support import (
+    NOISY_SERVER,
     ROOT,
     Shadow,
     assert_accounted,
@@ -21,9 +25,10 @@ from tests.conftest import (
     run_shadow,
     write_jsonl,
 )
-from tests.helpers.noisy_server import injected
 
-NOISY = str(ROOT / "tests" / "helpers" / "noisy_server.py")
+pytestmark = pytest.mark.e2e
+
+NOISY = str(NOISY_SERVER)
 PER_KIND = 120  # items and users: 240 exchanges in all
 NOISE_PATHS = {"/request_id", "/generated_at", "/session", "/seen_at"}
 

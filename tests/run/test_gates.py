@@ -12,13 +12,15 @@ from typing import Any
 import orjson
 import pytest
 
-from tests.conftest import (
+from tests.support import (
     ROOT,
     Shadow,
     demo_servers_running,
     run_shadow,
     write_jsonl,
 )
+
+pytestmark = pytest.mark.e2e
 
 ITEMS = [{"method": "GET", "path": f"/items/{n}", "id": f"i{n}"} for n in range(20)]
 ENDPOINT = "GET /items/{int}"  # the fake candidate answers n as a string when n % 5 == 0

@@ -41,6 +41,7 @@ def headers_of(argv: list[str]) -> list[str]:
     return [argv[i + 1] for i, arg in enumerate(argv) if arg == "-H"]
 
 
+@pytest.mark.e2e
 def test_secrets_become_placeholders_the_shell_fills_in() -> None:
     record = Record(
         "POST",
@@ -66,6 +67,7 @@ def test_secrets_become_placeholders_the_shell_fills_in() -> None:
     assert orjson.loads(argv[argv.index("--data-binary") + 1]) == [{"it's": "ok"}]
 
 
+@pytest.mark.e2e
 def test_binary_and_text_bodies_and_head() -> None:
     raw = bytes(range(256))
     request = Record("PUT", "/b", body_bytes=raw, body_form="b64").to_dict()

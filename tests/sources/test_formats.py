@@ -21,8 +21,8 @@ from shadow.model import InputProblem, Item, Record, UnreadableInput
 from shadow.sources import access, gor, har
 from shadow.sources.jsonl import record_from_dict
 from shadow.sources.opening import iter_inputs, open_detected, validate_inputs
+from tests.support import ROOT
 
-ROOT = Path(__file__).resolve().parents[1]
 LOGS = ROOT / "replay_logs"
 DEMO = [orjson.loads(line) for line in (LOGS / "passport-demo.jsonl").read_bytes().splitlines()]
 BY_PATH = {(r["method"], r["path"]): r for r in DEMO}

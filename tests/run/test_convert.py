@@ -9,11 +9,14 @@ from pathlib import Path
 from typing import Any
 
 import orjson
+import pytest
 
 from shadow.model import Record
 from shadow.sources.jsonl import record_from_dict
 from shadow.sources.opening import iter_inputs
-from tests.conftest import ROOT, assert_accounted, run_shadow, shadow_cmd
+from tests.support import ROOT, assert_accounted, run_shadow, shadow_cmd
+
+pytestmark = pytest.mark.e2e
 
 LOGS = ROOT / "replay_logs"
 DEMO_CONFIG = ROOT / "config" / "demo.toml"

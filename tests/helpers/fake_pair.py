@@ -1,6 +1,6 @@
 """A small configurable HTTP server for end-to-end tests, run as a real subprocess.
 
-    python tests/fakes.py --port N [--variant primary|candidate] [--die-after K]
+    python tests/helpers/fake_pair.py --port N [--variant primary|candidate] [--die-after K]
 
 GET /items/{n}    {"n": n, "name": "item-n", "tags": [...]}; the candidate variant answers
                   n as a string when n % 5 == 0 (a `type` difference)

@@ -1,0 +1,1 @@
+"""Scripts the tests run as real processes: fake servers, and a shadow that crashes."""

@@ -1,0 +1,232 @@
+"""What many tests share: paths, running shadow as a subprocess, the fake servers, and the
+checks that nothing was lost and nothing was left behind.
+
+The fake servers are scripts in tests/helpers/, each a real process on 127.0.0.1:
+
+    fake_pair.py      items, slow answers, in-order lanes, a death or a hang on request K
+    fake_server.py    a managed server's behaviours: slow start, ignored TERM, grandchildren
+    noisy_server.py   a legacy service with clocks and ids, and a candidate with known bugs
+    fault_server.py   broken HTTP of every kind, on a raw socket
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import orjson
+import psutil
+
+ROOT = Path(__file__).resolve().parents[1]
+LOGS = ROOT / "replay_logs"
+CONFIGS = ROOT / "config"
+HELPERS = Path(__file__).resolve().parent / "helpers"
+FAKE_PAIR = HELPERS / "fake_pair.py"
+FAKE_SERVER = HELPERS / "fake_server.py"
+NOISY_SERVER = HELPERS / "noisy_server.py"
+FAULT_SERVER = HELPERS / "fault_server.py"
+CRASHING_SHADOW = HELPERS / "crashing_shadow.py"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_http(url: str, timeout_s: float = 15.0) -> None:
+    """Poll `url` until it answers (a server started by the test is up)."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(url, timeout=1):
+                return
+        except OSError:
+            time.sleep(0.05)
+    raise AssertionError(f"{url} did not answer within {timeout_s}s")
+
+
+@contextlib.contextmanager
+def serving(
+    argv: Sequence[str], health_url: str, env: dict[str, str] | None = None
+) -> Iterator[None]:
+    """A server process started by the test: up (its health url answers) while inside, killed
+    and reaped on the way out."""
+    proc = subprocess.Popen(
+        list(argv), env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    try:
+        wait_http(health_url)
+        yield
+    finally:
+        proc.kill()
+        proc.wait(timeout=5)
+
+
+@contextlib.contextmanager
+def fake_pair_running(tag: str) -> Iterator[tuple[str, str]]:
+    """A primary and a candidate fake_pair.py on free ports, attached-mode style."""
+    with contextlib.ExitStack() as stack:
+        urls = []
+        for variant in ("primary", "candidate"):
+            port = free_port()
+            argv = [sys.executable, str(FAKE_PAIR), "--port", str(port), "--variant", variant]
+            url = f"http://127.0.0.1:{port}"
+            stack.enter_context(serving([*argv, "--tag", tag], url + "/health"))
+            urls.append(url)
+        yield urls[0], urls[1]
+
+
+@contextlib.contextmanager
+def demo_servers_running(secrets: dict[str, str]) -> Iterator[dict[str, str]]:
+    """The demo's legacy and rewrite servers on 127.0.0.1 and free ports, by flavour name."""
+    env = {**os.environ, **secrets}
+    with contextlib.ExitStack() as stack:
+        urls = {}
+        for flavour in ("legacy", "rewrite"):
+            port = free_port()
+            argv = [sys.executable, "-m", f"shadow.demo.{flavour}", "--host", "127.0.0.1"]
+            url = f"http://127.0.0.1:{port}"
+            stack.enter_context(
+                serving([*argv, "--port", str(port)], url + "/internal/embed/weights", env)
+            )
+            urls[flavour] = url
+        yield urls
+
+
+@dataclass
+class Shadow:
+    """A finished `shadow` subprocess: exit code, stdout (events) and stderr."""
+
+    returncode: int
+    stdout: bytes
+    stderr: str
+
+    @property
+    def events(self) -> list[dict[str, Any]]:
+        return [orjson.loads(line) for line in self.stdout.splitlines() if line.strip()]
+
+    def of(self, kind: str) -> list[dict[str, Any]]:
+        return [e for e in self.events if e["event"] == kind]
+
+    @property
+    def summary(self) -> dict[str, Any]:
+        last = self.events[-1]
+        assert last["event"] == "run_finished", last
+        return last
+
+
+def shadow_cmd(*args: str) -> list[str]:
+    return [sys.executable, "-m", "shadow", *args]
+
+
+def run_shadow(
+    *args: str, stdin: bytes | None = None, timeout: float = 60, cwd: Path | None = None
+) -> Shadow:
+    proc = subprocess.run(
+        shadow_cmd(*args),
+        input=stdin,
+        capture_output=True,
+        timeout=timeout,
+        cwd=cwd or ROOT,
+        check=False,
+    )
+    return Shadow(proc.returncode, proc.stdout, proc.stderr.decode("utf-8", "replace"))
+
+
+def assert_accounted(summary: dict[str, Any]) -> None:
+    """Every record read is counted exactly once."""
+    assert summary["requests"] == summary["matched"] + summary["mismatched"] + summary["errors"]
+
+
+def write_jsonl(path: Path, records: list[dict[str, Any]]) -> Path:
+    path.write_bytes(b"".join(orjson.dumps(r) + b"\n" for r in records))
+    return path
+
+
+def managed_config(
+    tmp_path: Path, tag: str, extra: str = "", primary_args: str = "", candidate_args: str = ""
+) -> Path:
+    """A config whose two fake targets shadow starts itself, on free ports."""
+
+    def target(name: str, variant: str, more: str) -> str:
+        return f"""
+[targets.{name}]
+url = "http://127.0.0.1:0"
+command = ["{{python}}", "{FAKE_PAIR}", "--port", "{{port}}", "--variant", "{variant}",
+           "--tag", "{tag}"{more}]
+health = {{ path = "/health", timeout_s = 15 }}
+shutdown_grace_s = 2
+"""
+
+    text = (
+        target("primary", "primary", primary_args)
+        + target("candidate", "candidate", candidate_args)
+        + extra
+    )
+    path = tmp_path / "shadow.toml"
+    path.write_text(text)
+    return path
+
+
+# --- nothing left behind -------------------------------------------------------------------
+
+
+def alive(pid: int) -> bool:
+    """Whether `pid` is a live process (a zombie holds nothing and does not count)."""
+    try:
+        return bool(psutil.Process(pid).status() != psutil.STATUS_ZOMBIE)
+    except psutil.NoSuchProcess:
+        return False
+
+
+def assert_gone(pids: Iterable[int | None], timeout_s: float = 5.0) -> None:
+    """Every one of `pids` ends within `timeout_s` (a KILL takes the kernel a moment); any
+    survivor is killed, so one failing test cannot leave processes to the next, and fails it."""
+    wanted = list(pids)
+    assert wanted and all(pid is not None for pid in wanted), wanted
+    deadline = time.monotonic() + timeout_s
+    left = [pid for pid in wanted if pid is not None and alive(pid)]
+    while left and time.monotonic() < deadline:
+        time.sleep(0.02)
+        left = [pid for pid in left if alive(pid)]
+    for pid in left:
+        with contextlib.suppress(psutil.Error):
+            psutil.Process(pid).kill()
+    assert not left, f"processes left behind: {left}"
+
+
+def processes_tagged(tag: str) -> list[psutil.Process]:
+    """Live processes whose command line holds `tag` (each test's servers carry one)."""
+    found = []
+    for proc in psutil.process_iter(["cmdline", "status"]):
+        try:
+            if (
+                tag in " ".join(proc.info["cmdline"] or ())
+                and proc.info["status"] != psutil.STATUS_ZOMBIE
+            ):
+                found.append(proc)
+        except (psutil.NoSuchProcess, psutil.AccessDenied):
+            continue
+    return found
+
+
+def assert_no_orphans(tag: str, timeout_s: float = 5.0) -> None:
+    """No process carrying `tag` outlives the run that started it."""
+    deadline = time.monotonic() + timeout_s
+    while processes_tagged(tag) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    left = processes_tagged(tag)
+    for proc in left:
+        with contextlib.suppress(psutil.Error):
+            proc.kill()
+    assert not left, f"processes left behind: {[p.pid for p in left]}"
