@@ -14,12 +14,13 @@ from __future__ import annotations
 import errno
 import math
 import sys
-from collections.abc import Callable, Mapping, MutableMapping
+from collections.abc import Callable, Mapping, MutableMapping, Sequence
 from datetime import UTC, datetime
 from typing import IO, Any
 
 import orjson
 import structlog
+from structlog.typing import Processor
 
 from shadow.events.curl import curl_command
 from shadow.events.redact import Redactor
@@ -89,13 +90,19 @@ class _Writer:
 
 
 class Sink:
-    """Writes events; `emit` is the only way an event leaves the process."""
+    """Writes events; `emit` is the only way an event leaves the process.
+
+    `processors` replaces the chain that orders and renders an event (`None`: the real one),
+    so a test can capture the events as dicts: `Sink("r", processors=[LogCapture()])`.
+    """
 
     def __init__(
         self,
         run_id: str,
         stream: IO[bytes] | None = None,
         on_closed: Callable[[], None] | None = None,
+        *,
+        processors: Sequence[Processor] | None = None,
     ) -> None:
         self.run_id = run_id
         self._stream = stream if stream is not None else sys.stdout.buffer
@@ -105,7 +112,7 @@ class Sink:
         self.counts: dict[str, int] = {}
         self._log = structlog.wrap_logger(
             _Writer(self._stream),
-            processors=[_order_fields, _render],
+            processors=[_order_fields, _render] if processors is None else list(processors),
             cache_logger_on_first_use=True,
         ).bind(run_id=run_id)
 
@@ -216,42 +223,22 @@ class Sink:
         Mismatches and errors carry a `curl` command; with `show_noise` (`--emit all`) the
         differences suppressed as noise are listed too, each marked `"suppressed": "noise"`.
         """
-        record = exchange.record
         redactor = redact if isinstance(redact, Redactor) else Redactor(redact)
-        request = redactor.request(record)
-        fields: dict[str, Any] = {
-            "seq": exchange.seq,
-            "id": record.id,
-            "endpoint": exchange.endpoint,
-            "request": request,
-        }
-        fields["status"] = {
-            side: o.status if isinstance(o, Response) else None
-            for side, o in exchange.outcomes.items()
-        }
-        fields["latency_ms"] = {
-            side: round_ms(o.latency_ms) for side, o in exchange.outcomes.items()
-        }
+        request = redactor.request(exchange.record)
+        fields = _exchange_fields(exchange, request)
         if outcome == "error":
-            failed = exchange.failed_sides()
-            first = exchange.outcomes[failed[0]]
-            assert isinstance(first, Failure)
-            fields["side"] = failed[0] if len(failed) == 1 else "both"
-            fields["error"] = first.kind
-            fields["message"] = "; ".join(
-                f"{side}: {o.message}"
-                for side, o in exchange.outcomes.items()
-                if isinstance(o, Failure)
+            self.emit(
+                "error",
+                **fields,
+                **_failure_fields(exchange),
+                curl=curl_command(request, auth_header),
             )
-            fields["curl"] = curl_command(request, auth_header)
-            self.emit("error", **fields)
             return
         noise = [{**redactor.diff(d), "suppressed": "noise"} for d in exchange.noise]
         noise = noise if show_noise else []
         if outcome == "mismatch":
-            fields["diffs"] = [redactor.diff(d) for d in exchange.diffs] + noise
-            fields["curl"] = curl_command(request, auth_header)
-            self.emit("mismatch", **fields)
+            diffs = [redactor.diff(d) for d in exchange.diffs] + noise
+            self.emit("mismatch", **fields, diffs=diffs, curl=curl_command(request, auth_header))
         elif noise:
             self.emit("match", **fields, suppressed="noise", diffs=noise)
         else:
@@ -313,6 +300,34 @@ class Sink:
 
     def server_unresponsive(self, target: str, timeouts: int, timeout_s: float) -> None:
         self.emit("server_unresponsive", target=target, timeouts=timeouts, timeout_s=timeout_s)
+
+
+def _exchange_fields(exchange: Exchange, request: dict[str, Any]) -> dict[str, Any]:
+    """What every exchange event holds: which record, where it belongs, what each side said."""
+    outcomes = exchange.outcomes
+    return {
+        "seq": exchange.seq,
+        "id": exchange.record.id,
+        "endpoint": exchange.endpoint,
+        "request": request,
+        "status": {s: o.status if isinstance(o, Response) else None for s, o in outcomes.items()},
+        "latency_ms": {side: round_ms(o.latency_ms) for side, o in outcomes.items()},
+    }
+
+
+def _failure_fields(exchange: Exchange) -> dict[str, Any]:
+    """An `error` event's `side`, `error` (the first failed side's kind) and `message`."""
+    failed = exchange.failed_sides()
+    first = exchange.outcomes[failed[0]]
+    assert isinstance(first, Failure)
+    message = "; ".join(
+        f"{side}: {o.message}" for side, o in exchange.outcomes.items() if isinstance(o, Failure)
+    )
+    return {
+        "side": failed[0] if len(failed) == 1 else "both",
+        "error": first.kind,
+        "message": message,
+    }
 
 
 def _usage(usage: Usage) -> dict[str, Any]:
