@@ -3,18 +3,25 @@
 from __future__ import annotations
 
 import gzip
+import itertools
+import os
 import re
+import select
 import signal
 import socket
 import subprocess
 import time
+from collections.abc import Callable
 from pathlib import Path
+from types import TracebackType
+from typing import Any, NoReturn, Self
 
 import orjson
 import pytest
 
 from tests.support import (
     ROOT,
+    Shadow,
     assert_accounted,
     assert_no_orphans,
     managed_config,
@@ -26,6 +33,124 @@ from tests.support import (
 pytestmark = pytest.mark.e2e
 
 ITEMS = [{"method": "GET", "path": f"/items/{n}", "id": f"i{n}"} for n in range(20)]
+WAIT_S = 30.0  # the longest any wait for a line may take before the test fails
+# The summary shadow writes on stderr last, whatever happened to stdout.
+STDERR_SUMMARY = re.compile(
+    r"(\d+) requests: (\d+) matched, (\d+) mismatched, (\d+) errors, \d+ input errors; exit (\d+)"
+)
+
+
+class Running:
+    """A `shadow` subprocess whose stdout and stderr are read as they come, never blocking
+    past a deadline: a wait ends on the line it wants, or fails, with the stderr so far, when
+    the deadline passes or the stream ends first. Killed on the way out if still running."""
+
+    def __init__(self, *args: str) -> None:
+        self.proc = subprocess.Popen(
+            shadow_cmd(*args), stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=ROOT
+        )
+        assert self.proc.stdout is not None and self.proc.stderr is not None
+        self._out, self._err = self.proc.stdout.fileno(), self.proc.stderr.fileno()
+        self._open = {self._out, self._err}  # read with os.read only: no buffered reads
+        self._partial = {self._out: b"", self._err: b""}
+        self.stdout: list[bytes] = []  # whole lines, newline kept
+        self.stderr: list[str] = []
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+        self.proc.wait(timeout=10)
+        for stream in (self.proc.stdout, self.proc.stderr):
+            if stream is not None:
+                stream.close()
+
+    def _read(self, deadline: float) -> bool:
+        """Take what the pipes have, waiting at most until `deadline`; False when nothing
+        more can come (both ended) or the deadline has passed."""
+        remaining = deadline - time.monotonic()
+        if not self._open or remaining <= 0:
+            return False
+        ready, _, _ = select.select(sorted(self._open), [], [], remaining)
+        for fd in ready:
+            chunk = os.read(fd, 1 << 16)
+            data = self._partial[fd] + chunk
+            if chunk:
+                *lines, self._partial[fd] = data.split(b"\n")
+                lines = [line + b"\n" for line in lines]
+            else:  # end of file
+                self._open.discard(fd)
+                lines, self._partial[fd] = ([data] if data else []), b""
+            if fd == self._out:
+                self.stdout += lines
+            else:
+                self.stderr += [line.decode("utf-8", "replace") for line in lines]
+        return True
+
+    def _fail(self, wanted: str, why: str) -> NoReturn:
+        running = self.proc.poll() is None
+        if running:
+            self.proc.kill()
+        end = time.monotonic() + 5  # the rest of stderr, now that the process is gone
+        while self._err in self._open and self._read(end):
+            pass
+        state = "was still running (killed)" if running else f"exited with {self.proc.wait(5)}"
+        raise AssertionError(
+            f"{wanted}: not seen, {why}; shadow {state}; stderr so far:\n{''.join(self.stderr)}"
+        )
+
+    def wait_event(
+        self, wanted: Callable[[dict[str, Any]], bool], what: str, timeout_s: float = WAIT_S
+    ) -> dict[str, Any]:
+        """The first event on stdout, from the start, for which `wanted` holds."""
+        deadline, seen = time.monotonic() + timeout_s, 0
+        while True:
+            for line in self.stdout[seen:]:
+                if line.strip() and wanted(event := orjson.loads(line)):
+                    return event
+            seen = len(self.stdout)
+            if self._out not in self._open:
+                self._fail(what, "stdout ended first")
+            if not self._read(deadline):
+                self._fail(what, f"none within {timeout_s:g}s")
+
+    def wait_stderr(self, text: str, timeout_s: float = WAIT_S) -> str:
+        """The first stderr line, from the start, that holds `text`."""
+        deadline, seen = time.monotonic() + timeout_s, 0
+        while True:
+            for line in self.stderr[seen:]:
+                if text in line:
+                    return line
+            seen = len(self.stderr)
+            if self._err not in self._open:
+                self._fail(f"{text!r} on stderr", "stderr ended first")
+            if not self._read(deadline):
+                self._fail(f"{text!r} on stderr", f"none within {timeout_s:g}s")
+
+    def close_stdout(self) -> None:
+        """Stop reading stdout and close it, as `| head` does once it has its lines."""
+        self._open.discard(self._out)
+        assert self.proc.stdout is not None
+        self.proc.stdout.close()
+
+    def finish(self, timeout_s: float = WAIT_S) -> Shadow:
+        """Read to the end of both streams, wait for the exit: the whole run."""
+        deadline = time.monotonic() + timeout_s
+        while self._open:
+            if not self._read(deadline):
+                self._fail("the end of stdout and stderr", f"not within {timeout_s:g}s")
+        try:
+            returncode = self.proc.wait(timeout=max(0.0, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            self._fail("the exit", f"not within {timeout_s:g}s")
+        return Shadow(returncode, b"".join(self.stdout), "".join(self.stderr))
 
 
 def test_demo_reports_exactly_the_two_seeded_bugs(tmp_path: Path) -> None:
@@ -60,7 +185,8 @@ def test_demo_reports_exactly_the_two_seeded_bugs(tmp_path: Path) -> None:
     assert (summary["requests"], summary["matched"], summary["mismatched"]) == (13, 11, 2)
     assert summary["errors"] == 0 and summary["exit_code"] == 1
     assert {e["target"] for e in result.of("server_ready")} == {"primary", "candidate"}
-    assert all(e["expected"] for e in result.of("server_exited"))
+    exits = {e["target"]: e["expected"] for e in result.of("server_exited")}
+    assert exits == {"primary": True, "candidate": True}
     assert (tmp_path / "run" / "primary.log").read_text().startswith("demo legacy")
     # Secrets never reach stdout or stderr.
     for secret in ("demo-internal-key", "demo-secret-key-not-for-production", "Bearer ey"):
@@ -76,14 +202,11 @@ def test_attach_mode_streams_mismatches_and_summary(
     assert result.returncode == 1, result.stderr
     mismatches = result.of("mismatch")
     assert sorted(m["seq"] for m in mismatches) == [0, 5, 10, 15]
-    assert mismatches[0]["diffs"][0]["kind"] == "type"
-    assert mismatches[0]["diffs"][0]["path"] == "/n"
-    assert mismatches[0]["endpoint"] == "GET /items/{int}"
-    assert mismatches[0]["request"] == {
-        "method": "GET",
-        "path": mismatches[0]["request"]["path"],
-        "id": mismatches[0]["id"],
-    }
+    for m in mismatches:
+        n = m["seq"]  # the candidate answers n as a string when n % 5 == 0
+        assert m["request"] == ITEMS[n] and m["id"] == f"i{n}", m
+        assert m["endpoint"] == "GET /items/{int}"
+        assert m["diffs"] == [{"path": "/n", "kind": "type", "primary": n, "candidate": str(n)}]
     summary = result.summary
     assert (summary["requests"], summary["matched"], summary["mismatched"]) == (20, 16, 4)
     assert summary["by_endpoint"]["GET /items/{int}"]["diffs"] == {"/n": 4}
@@ -108,9 +231,13 @@ def test_stdin_gz_and_several_inputs(fake_pair: tuple[str, str], tmp_path: Path)
         "-",
         stdin=stdin,
     )
+    assert result.returncode == 1, result.stderr
     summary = result.summary
     assert summary["requests"] == 23
-    assert summary["mismatched"] == 5  # 0, 5 from a; 10, 15 from b; 0 again from stdin
+    # 0, 5 from a; 10, 15 from b; 0 again from stdin
+    paths = sorted(m["request"]["path"] for m in result.of("mismatch"))
+    assert paths == ["/items/0", "/items/0", "/items/10", "/items/15", "/items/5"]
+    assert summary["mismatched"] == 5
     assert result.events[0]["sources"] == [str(first), str(second), "<stdin>"]
 
 
@@ -151,6 +278,7 @@ def test_emit_all_and_output_file(fake_pair: tuple[str, str], tmp_path: Path) ->
         str(out),
         str(log),
     )
+    assert result.returncode == 1, result.stderr  # /items/0 and /items/5 mismatch
     assert result.stdout == b""
     kinds = [orjson.loads(line)["event"] for line in out.read_bytes().splitlines()]
     assert kinds.count("match") == 4 and kinds.count("mismatch") == 2
@@ -188,21 +316,21 @@ def test_head_closing_stdout_ends_the_run_cleanly(tmp_path: Path, tag: str) -> N
         [{"method": "GET", "path": f"/items/{n % 50}"} for n in range(3000)],
     )
     config = managed_config(tmp_path, tag)
-    proc = subprocess.Popen(
-        shadow_cmd(
-            "run", "-c", str(config), "--rate", "300", "--run-dir", str(tmp_path / "run"), str(log)
-        ),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        cwd=ROOT,
-    )
-    assert proc.stdout is not None
-    first = proc.stdout.readline()
-    assert orjson.loads(first)["event"] == "run_started"
-    proc.stdout.close()  # like `| head -1`
-    _, stderr = proc.communicate(timeout=30)
-    assert "Traceback" not in stderr.decode(), stderr.decode()
-    assert proc.returncode in (0, 1)
+    args = ("run", "-c", str(config), "--rate", "300", "--run-dir", str(tmp_path / "run"))
+    with Running(*args, str(log)) as run:
+        assert run.wait_event(lambda e: True, "a first event")["event"] == "run_started"
+        # Mid-replay, so the verdict is known: that mismatch (/items/0) is already counted.
+        run.wait_event(lambda e: e["event"] == "mismatch", "a mismatch")
+        run.close_stdout()  # like `| head -3`
+        result = run.finish()
+    assert "Traceback" not in result.stderr, result.stderr
+    assert "stopping (stdout closed): finishing requests in flight" in result.stderr
+    counts = STDERR_SUMMARY.search(result.stderr)
+    assert counts is not None, result.stderr
+    requests, matched, mismatched, errors, exit_code = map(int, counts.groups())
+    assert 0 < requests < 3000 and requests == matched + mismatched + errors
+    assert mismatched > 0 and errors == 0  # the stop drained what was in flight
+    assert result.returncode == exit_code == 1  # the type differences fail the run
     assert_no_orphans(tag)
 
 
@@ -214,77 +342,51 @@ def test_signal_mid_run_writes_the_summary_and_stops_servers(
         tmp_path / "slow.jsonl", [{"method": "GET", "path": "/slow/300"} for _ in range(2000)]
     )
     config = managed_config(tmp_path, tag)
-    proc = subprocess.Popen(
-        shadow_cmd(
-            "run",
-            "-c",
-            str(config),
-            "--concurrency",
-            "4",
-            "--emit",
-            "all",
-            "--run-dir",
-            str(tmp_path / "run"),
-            str(log),
-        ),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        cwd=ROOT,
-    )
-    assert proc.stdout is not None
-    lines = []
-    while len([x for x in lines if b'"event":"match"' in x]) < 4:
-        line = proc.stdout.readline()
-        assert line, "shadow ended early"
-        lines.append(line)
-    proc.send_signal(sig)
-    rest, stderr = proc.communicate(timeout=30)
-    events = [orjson.loads(x) for x in [*lines, *rest.splitlines()] if x.strip()]
-    summary = events[-1]
-    assert summary["event"] == "run_finished", stderr.decode()
+    args = ("run", "-c", str(config), "--concurrency", "4", "--emit", "all")
+    with Running(*args, "--run-dir", str(tmp_path / "run"), str(log)) as run:
+        matches = itertools.count(1)
+        run.wait_event(lambda e: e["event"] == "match" and next(matches) == 4, "four matches")
+        run.proc.send_signal(sig)
+        run.wait_stderr(f"stopping ({sig.name}): finishing requests in flight")
+        result = run.finish()
+    summary = result.summary
     assert summary["interrupted"] is True
     assert_accounted(summary)
     assert summary["requests"] < 2000 and summary["errors"] == 0  # in-flight ones finished
-    assert "Traceback" not in stderr.decode(), stderr.decode()
+    assert summary["matched"] == summary["requests"] == len(result.of("match"))
+    assert result.returncode == summary["exit_code"] == 0, result.stderr  # all matched
+    assert "Traceback" not in result.stderr, result.stderr
     assert_no_orphans(tag)
 
 
 def test_second_signal_cancels_in_flight_and_counts_them(tmp_path: Path, tag: str) -> None:
+    # The answers (60 s) and the timeout (120 s) outlast the test (60 s at most): what is in
+    # flight can end only by the second signal.
     log = write_jsonl(
-        tmp_path / "slow.jsonl", [{"method": "GET", "path": "/slow/5000"} for _ in range(50)]
+        tmp_path / "slow.jsonl", [{"method": "GET", "path": "/slow/60000"} for _ in range(50)]
     )
     config = managed_config(tmp_path, tag)
-    proc = subprocess.Popen(
-        shadow_cmd(
-            "run",
-            "-c",
-            str(config),
-            "--concurrency",
-            "4",
-            "--timeout",
-            "20",
-            "--run-dir",
-            str(tmp_path / "run"),
-            str(log),
-        ),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        cwd=ROOT,
-    )
-    assert proc.stdout is not None
-    while b"server_ready" not in proc.stdout.readline() or False:
-        pass
-    proc.stdout.readline()  # the second server_ready
-    time.sleep(0.5)
-    proc.send_signal(signal.SIGINT)
-    time.sleep(0.3)
-    proc.send_signal(signal.SIGINT)
-    rest, stderr = proc.communicate(timeout=30)
-    events = [orjson.loads(x) for x in rest.splitlines() if x.strip()]
-    summary = events[-1]
-    assert summary["event"] == "run_finished", stderr.decode()
-    cancelled = [e for e in events if e["event"] == "error" and e["error"] == "cancelled"]
-    assert summary["errors"] == len(cancelled) > 0
+    args = ("run", "-c", str(config), "--concurrency", "4", "--timeout", "120")
+    more = ("--progress-interval", "0.1", "--run-dir", str(tmp_path / "run"), str(log))
+    with Running(*args, *more) as run:
+        # Frozen from then on: 4 in flight, and as many admitted behind them (the replay admits
+        # twice --concurrency), none of which can finish.
+        run.wait_event(
+            lambda e: e["event"] == "progress" and (e["in_flight"], e["sent"]) == (4, 8),
+            "4 requests in flight and 8 admitted",
+        )
+        run.proc.send_signal(signal.SIGINT)
+        run.wait_stderr("stopping (SIGINT): finishing requests in flight")
+        run.proc.send_signal(signal.SIGINT)
+        result = run.finish()
+    summary = result.summary
+    cancelled = [e for e in result.of("error") if e["error"] == "cancelled"]
+    assert sorted(e["seq"] for e in cancelled) == list(range(8)), result.stderr
+    assert summary["requests"] == summary["errors"] == 8
+    assert summary["matched"] == summary["mismatched"] == 0
+    assert summary["interrupted"] is True
+    assert "8 request(s) did not finish: cancelled by a second signal" in result.stderr
+    assert result.returncode == summary["exit_code"] == 1  # errors fail the run
     assert_accounted(summary)
     assert_no_orphans(tag)
 
@@ -310,6 +412,8 @@ command = ["{{python}}", "-c", "print('never started')", "{tag}"]
 
 
 def test_server_exiting_at_start_is_exit_3_with_the_log_tail(tmp_path: Path, tag: str) -> None:
+    # The candidate's sleep is not a wait: it is a server that never answers, stopped when
+    # the primary's exit fails the start.
     config = tmp_path / "c.toml"
     config.write_text(f"""
 [targets.primary]
@@ -344,7 +448,9 @@ def test_server_dying_mid_run_is_exit_3_and_nothing_is_lost(tmp_path: Path, tag:
     summary = result.summary
     assert_accounted(summary)
     assert summary["errors"] >= 1 and summary["requests"] < 400
-    assert all(e["side"] in ("candidate", "both") for e in result.of("error"))
+    errors = result.of("error")  # every error counted is an event, each the candidate's
+    assert len(errors) == summary["errors"] and {e["side"] for e in errors} == {"candidate"}
+    assert len(result.of("mismatch")) == summary["mismatched"]
     assert_no_orphans(tag)
 
 
@@ -397,6 +503,7 @@ def test_recorded_timing_merges_several_logs_in_ts_order(
         *("run", "--primary", primary, "--candidate", candidate, "--emit", "all"),
         *("--speed", "50", "--concurrency", "1", str(first), str(second)),
     )
+    assert result.returncode == 1, result.stderr  # /items/5 mismatches
     exchanges = sorted(
         (e for e in result.events if e["event"] in ("match", "mismatch")), key=lambda e: e["seq"]
     )

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import itertools
 import signal
 import subprocess
 import time
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-import orjson
 import psutil
 import pytest
 
@@ -25,6 +26,14 @@ from tests.support import (
 )
 
 pytestmark = pytest.mark.e2e
+
+WAIT_S = 30.0  # the longest any wait for output may take before the test fails
+# What a `progress` event holds (README, Events): a merged one is no different.
+PROGRESS_FIELDS = {
+    "event", "ts", "run_id", "elapsed_s", "sent", "requests", "matched", "mismatched",
+    "errors", "warmup", "rate", "target_rate", "backlog", "lag_s", "in_flight", "latency_ms",
+    "servers", "shadow",
+}  # fmt: skip
 
 
 def workers_log(path: Path, lanes_prefix: str) -> tuple[Path, set[tuple[int, str]]]:
@@ -110,13 +119,37 @@ def start(args: list[str], out: Path) -> subprocess.Popen[bytes]:
         return subprocess.Popen(shadow_cmd(*args), cwd=ROOT, stdout=stdout, stderr=subprocess.PIPE)
 
 
-def wait_for_event(path: Path, kind: bytes, timeout_s: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if kind in path.read_bytes():
-            return
-        time.sleep(0.05)
-    raise AssertionError(f"no {kind!r} event within {timeout_s}s")
+def stopped_with_stderr(proc: subprocess.Popen[bytes]) -> str:
+    """The stderr of `proc`, killed first if it still runs (for a failure message)."""
+    proc.kill()
+    _, stderr = proc.communicate(timeout=10)
+    return stderr.decode("utf-8", "replace")
+
+
+def wait_for_event(
+    proc: subprocess.Popen[bytes], path: Path, kind: bytes, timeout_s: float = WAIT_S
+) -> None:
+    """Poll the events file until it has a `kind` event; fail at once, with shadow's stderr,
+    if shadow ends first, and at the deadline."""
+    deadline, wanted = time.monotonic() + timeout_s, b'{"event":"' + kind + b'"'
+    while wanted not in path.read_bytes():
+        if proc.poll() is not None or time.monotonic() > deadline:
+            state = f"exited with {proc.returncode}" if proc.returncode is not None else "hung"
+            stderr = stopped_with_stderr(proc)
+            raise AssertionError(f"no {kind!r} event, shadow {state}; stderr:\n{stderr}")
+        time.sleep(0.05)  # polling the file shadow writes
+
+
+def wait_for_workers(proc: subprocess.Popen[bytes], count: int) -> set[int]:
+    """The pids of the `count` worker processes, once all of them are running."""
+    deadline = time.monotonic() + WAIT_S
+    while len(children := child_pids(proc.pid)) < count:
+        if proc.poll() is not None or time.monotonic() > deadline:
+            stderr = stopped_with_stderr(proc)
+            raise AssertionError(f"workers: {children}, not {count}; stderr:\n{stderr}")
+        time.sleep(0.02)  # polling the process table
+    assert len(children) == count, children
+    return children
 
 
 def slow_log(path: Path) -> Path:
@@ -133,9 +166,8 @@ def test_a_signal_drains_every_worker_and_the_summary_adds_up(
             "--candidate", candidate, "--workers", "2", "--concurrency", "2", "--emit", "all"]  # fmt: skip
     proc = start(args, out)
     try:
-        wait_for_event(out, b'"match"')
-        children = child_pids(proc.pid)
-        assert len(children) >= 2
+        wait_for_event(proc, out, b"match")
+        children = wait_for_workers(proc, 2)
         proc.send_signal(signum)
         _, stderr = proc.communicate(timeout=30)
     finally:
@@ -157,9 +189,8 @@ def test_children_die_with_a_killed_parent(tmp_path: Path, fake_pair: tuple[str,
             "--candidate", candidate, "--workers", "2", "--timeout", "1"]  # fmt: skip
     proc = start([*args, "--emit", "all"], out)
     try:
-        wait_for_event(out, b'"match"')
-        children = child_pids(proc.pid)
-        assert len(children) >= 2
+        wait_for_event(proc, out, b"match")
+        children = wait_for_workers(proc, 2)
         proc.kill()  # no handler runs: the children notice their stdin closing
         proc.communicate(timeout=10)
     finally:
@@ -202,9 +233,19 @@ def test_progress_is_one_merged_event_per_interval(
         "--concurrency", "2", "--progress-interval", "0.5", "-q",
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
+    summary = result.summary
+    assert (summary["requests"], summary["matched"]) == (120, 120)
+    parent = result.events[0]["pid"]
     progress = result.of("progress")
     assert progress, "no progress event"
-    assert all("worker" not in p and p["run_id"] == result.summary["run_id"] for p in progress)
-    assert max(p["requests"] for p in progress) <= 120
-    assert progress[-1]["shadow"]["processes"] >= 1
-    assert orjson.dumps(progress[-1])  # a plain JSON object
+    for p in progress:
+        # A plain progress event, the parent's: no `worker` field, no per-worker nesting.
+        assert set(p) == PROGRESS_FIELDS and p["run_id"] == summary["run_id"], p
+        assert_accounted(p)  # counts summed over the workers still add up
+        # Measured by the parent over itself and its live workers.
+        assert p["shadow"]["pid"] == parent and 1 <= p["shadow"]["processes"] <= 3, p
+    counts = [p["requests"] for p in progress]
+    assert counts == sorted(counts) and counts[-1] <= 120
+    # One per interval, not one per worker report (workers report twice per interval).
+    stamps = [datetime.fromisoformat(p["ts"]) for p in progress]
+    assert all((b - a).total_seconds() >= 0.49 for a, b in itertools.pairwise(stamps)), stamps

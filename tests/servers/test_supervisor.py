@@ -7,12 +7,13 @@ import gc
 import json
 import os
 import re
+import signal
 import socket
 import stat
 import subprocess
 import sys
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -24,9 +25,12 @@ from aiohttp import web
 
 from shadow.config.targets import Health, TargetConfig
 from shadow.errors import PortInUseError, ServerExitedError, ServerStartError
+from shadow.servers import managed as managed_module
 from shadow.servers.managed import ManagedServer
 from shadow.servers.supervisor import Supervisor
-from tests.support import CRASHING_SHADOW, FAKE_SERVER, ROOT, assert_gone
+from tests.support import CRASHING_SHADOW, FAKE_SERVER, ROOT, alive, assert_gone
+
+WAIT_S = 10.0  # the longest a wait for something observable may take before the test fails
 
 
 @dataclass
@@ -45,6 +49,20 @@ class Recorder:
 
     def named(self, kind: str) -> list[tuple[Any, ...]]:
         return [event for event in self.events if event[0] == kind]
+
+
+class KillOnReady(Recorder):
+    """A Recorder that KILLs `target` as soon as it is reported ready: a death that comes
+    after its readiness by construction, not by a timer."""
+
+    def __init__(self, target: str) -> None:
+        super().__init__()
+        self.target = target
+
+    def server_ready(self, target: str, url: str, pid: int | None, startup_ms: float) -> None:
+        super().server_ready(target, url, pid, startup_ms)
+        if target == self.target and pid is not None:
+            os.kill(pid, signal.SIGKILL)
 
 
 def managed(
@@ -68,11 +86,63 @@ def managed(
     )
 
 
+class GroupSignals:
+    """The signals the teardown sends to process groups, seen as they are sent (the real
+    `signal_group` still sends them): to wait until a group has had TERM, say."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.sent: list[tuple[int, signal.Signals]] = []
+        self.term_sent = asyncio.Event()  # bound to the loop that first waits on it
+        real = managed_module.signal_group
+
+        def recording(pgid: int, signum: signal.Signals) -> bool:
+            delivered = real(pgid, signum)
+            if delivered:
+                self.sent.append((pgid, signum))
+                if signum == signal.SIGTERM:
+                    self.term_sent.set()
+            return delivered
+
+        monkeypatch.setattr(managed_module, "signal_group", recording)
+
+    async def wait_term(self) -> None:
+        await asyncio.wait_for(self.term_sent.wait(), timeout=WAIT_S)
+
+
+@pytest.fixture
+def group_signals(monkeypatch: pytest.MonkeyPatch) -> GroupSignals:
+    return GroupSignals(monkeypatch)
+
+
+async def wait_until(condition: Callable[[], bool], what: str) -> None:
+    """Poll `condition` until it holds; fail after WAIT_S."""
+    deadline = time.monotonic() + WAIT_S
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"not within {WAIT_S}s: {what}")
+        await asyncio.sleep(0.02)  # polling the condition
+
+
+def has_grandchild(server: ManagedServer) -> bool:
+    return any(line.startswith("grandchild ") for line in server.log_tail(50))
+
+
 def grandchild_pid(server: ManagedServer) -> int:
     for line in server.log_tail(50):
         if match := re.fullmatch(r"grandchild (\d+)", line):
             return int(match.group(1))
     raise AssertionError(f"no grandchild line in {server.log_tail()}")
+
+
+# A "server" that exits with 1 once a file (argv[1]) holds a text (argv[2]), or after WAIT_S.
+EXIT_ONCE_LOGGED = f"""
+import pathlib, sys, time
+path, text, deadline = pathlib.Path(sys.argv[1]), sys.argv[2], time.monotonic() + {WAIT_S}
+while text not in path.read_text() and time.monotonic() < deadline:
+    time.sleep(0.02)  # polling the file
+print("seen: exiting with 1" if text in path.read_text() else "not seen", flush=True)
+sys.exit(1)
+"""
 
 
 def free_port() -> int:
@@ -196,16 +266,27 @@ async def test_missing_executable_names_it(session: aiohttp.ClientSession, run_d
 async def test_startup_failure_stops_the_servers_already_started(
     session: aiohttp.ClientSession, run_dir: Path
 ) -> None:
-    targets = {
-        "primary": managed("--grandchild", "normal"),
-        # The delay lets the primary get as far as its grandchild before the candidate fails.
-        "candidate": managed("--start-delay", "0.5", "--exit-at-start", "1", name="candidate"),
-    }
+    # The candidate fails its start once the primary's log shows its grandchild (a bounded
+    # poll of the log by the candidate itself), so the primary has a grandchild to stop.
+    candidate = TargetConfig(
+        name="candidate",
+        url="http://127.0.0.1:0",
+        command=(
+            sys.executable,
+            "-c",
+            EXIT_ONCE_LOGGED,
+            str(run_dir / "primary.log"),
+            "grandchild ",
+        ),
+        health=Health(path="/health", timeout_s=WAIT_S, interval_s=0.05),
+    )
+    targets = {"primary": managed("--grandchild", "normal"), "candidate": candidate}
     sup = Supervisor(targets, run_dir, Recorder(), session)
-    with pytest.raises(ServerStartError, match="candidate: exited with code 1"):
+    with pytest.raises(ServerStartError, match="candidate: exited with code 1") as info:
         await sup.__aenter__()
-    primary, candidate = sup.servers()
-    assert_gone([primary.pid, candidate.pid, grandchild_pid(primary)], timeout_s=0)
+    assert "seen: exiting with 1" in info.value.log_tail
+    primary, candidate_server = sup.servers()
+    assert_gone([primary.pid, candidate_server.pid, grandchild_pid(primary)], timeout_s=0)
 
 
 @pytest.mark.e2e
@@ -213,13 +294,14 @@ async def test_ready_server_dying_while_another_starts_fails_at_once(
     session: aiohttp.ClientSession, run_dir: Path
 ) -> None:
     targets = {
-        "primary": managed("--die-after", "0.3", "--exit-code", "5"),
+        "primary": managed(),
+        # Slow to start: still starting when the primary dies (not a wait).
         "candidate": managed("--start-delay", "10", name="candidate", timeout_s=15.0),
     }
-    events = Recorder()
+    events = KillOnReady("primary")
     sup = Supervisor(targets, run_dir, events, session)
     started = time.monotonic()
-    with pytest.raises(ServerStartError, match="primary: exited with code 5 while starting"):
+    with pytest.raises(ServerStartError, match="primary: exited with code -9 while starting"):
         await sup.__aenter__()
     assert time.monotonic() - started < 5.0
     assert [event[1] for event in events.named("ready")] == ["primary"]
@@ -296,13 +378,15 @@ async def test_two_targets_on_one_port_are_refused(
 @pytest.mark.e2e
 async def test_death_mid_run_sets_failed(session: aiohttp.ClientSession, run_dir: Path) -> None:
     events = Recorder()
-    target = managed("--die-after", "0.5", "--exit-code", "7")
-    async with Supervisor({"primary": target}, run_dir, events, session) as sup:
-        await asyncio.wait_for(sup.failed.wait(), timeout=5.0)
+    async with Supervisor({"primary": managed()}, run_dir, events, session) as sup:
+        (server,) = sup.servers()
+        assert server.pid is not None and not sup.failed.is_set()
+        os.kill(server.pid, signal.SIGKILL)  # dies during the run, not by the teardown
+        await asyncio.wait_for(sup.failed.wait(), timeout=WAIT_S)
         assert isinstance(sup.failure, ServerExitedError)
-        assert str(sup.failure) == "primary: exited with code 7 during the run"
-        assert sup.failure.exit_code == 3 and "exiting with 7" in sup.failure.log_tail
-        assert events.named("exited") == [("exited", "primary", 7, False, sup.failure.log_tail)]
+        assert str(sup.failure) == "primary: exited with code -9 during the run"
+        assert sup.failure.exit_code == 3 and "listening" in sup.failure.log_tail
+        assert events.named("exited") == [("exited", "primary", -9, False, sup.failure.log_tail)]
     assert len(events.named("exited")) == 1
     assert_gone([sup.servers()[0].pid], timeout_s=0)
 
@@ -310,7 +394,7 @@ async def test_death_mid_run_sets_failed(session: aiohttp.ClientSession, run_dir
 @pytest.mark.e2e
 @pytest.mark.parametrize("cancels", [1, 2])
 async def test_cancelled_inside_async_with_leaves_no_process(
-    session: aiohttp.ClientSession, run_dir: Path, cancels: int
+    session: aiohttp.ClientSession, run_dir: Path, cancels: int, group_signals: GroupSignals
 ) -> None:
     """anyio's test_process_aexit_cancellation_doesnt_orphan_process, for a process group
     whose members ignore TERM; a second cancel lands in the middle of the teardown."""
@@ -323,7 +407,7 @@ async def test_cancelled_inside_async_with_leaves_no_process(
         async with Supervisor({"primary": target}, run_dir, events, session) as sup:
             holder.append(sup)
             entered.set()
-            await asyncio.sleep(30)
+            await asyncio.sleep(30)  # the body, until the test cancels it: not a wait
 
     task = asyncio.create_task(run())
     await asyncio.wait_for(entered.wait(), timeout=10)
@@ -332,12 +416,16 @@ async def test_cancelled_inside_async_with_leaves_no_process(
     started = time.monotonic()
     task.cancel()  # lands in the body: __aexit__ starts the teardown
     if cancels == 2:
-        await asyncio.sleep(0.1)
+        await group_signals.wait_term()
+        # Inside the teardown: TERM sent, the group still alive, no KILL yet.
+        assert group_signals.sent == [(server.pid, signal.SIGTERM)]
+        assert all(alive(pid) for pid in pids) and not task.done()
         task.cancel()  # lands in the teardown, which must go on regardless
     with pytest.raises(asyncio.CancelledError):
         await task
     # The cancellation waited for TERM, the 0.5 s grace and KILL before going on.
     assert time.monotonic() - started > 0.45
+    assert group_signals.sent == [(server.pid, signal.SIGTERM), (server.pid, signal.SIGKILL)]
     assert_gone(pids, timeout_s=0)
     assert events.named("exited") == [("exited", "primary", -9, True, server.log_tail())]
 
@@ -348,14 +436,18 @@ async def test_wait_for_timeout_during_startup_leaves_no_process(
 ) -> None:
     target = managed("--status", "503", "--grandchild", "ignore", timeout_s=30.0, grace_s=0.3)
     sup = Supervisor({"primary": target}, run_dir, Recorder(), session)
+    (server,) = sup.servers()
 
     async def run() -> None:
         async with sup:
             raise AssertionError("never healthy, never entered")
 
+    starting = asyncio.create_task(run())
+    await wait_until(lambda: has_grandchild(server), "the server has its grandchild")
+    assert not starting.done()  # still starting: its health check answers 503 for 30 s
     with pytest.raises(TimeoutError):
-        await asyncio.wait_for(run(), timeout=0.8)
-    (server,) = sup.servers()
+        await asyncio.wait_for(starting, timeout=0.05)
+    assert starting.cancelled()
     assert_gone([server.pid, grandchild_pid(server)], timeout_s=0)
 
 
@@ -363,7 +455,7 @@ async def test_wait_for_timeout_during_startup_leaves_no_process(
 # warning about it is expected here, and collected here rather than in a later test.
 @pytest.mark.e2e
 @pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
-def test_loop_shutdown_mid_teardown_still_kills(run_dir: Path) -> None:
+def test_loop_shutdown_mid_teardown_still_kills(run_dir: Path, group_signals: GroupSignals) -> None:
     """asyncio.run cancels the teardown task itself on the way out: the last resort KILLs."""
     pids: list[int | None] = []
 
@@ -375,12 +467,13 @@ def test_loop_shutdown_mid_teardown_still_kills(run_dir: Path) -> None:
             await server.wait_ready(session)
         pids.extend([server.pid, grandchild_pid(server)])
         stopping = asyncio.create_task(server.stop())
-        await asyncio.sleep(0.1)  # TERM sent, now inside the 10 s grace
-        assert not stopping.done()
+        await group_signals.wait_term()  # TERM sent: now inside the 10 s grace
+        assert group_signals.sent == [(server.pid, signal.SIGTERM)] and not stopping.done()
 
     started = time.monotonic()
     asyncio.run(main())
     assert time.monotonic() - started < 5.0
+    assert group_signals.sent[-1] == (pids[0], signal.SIGKILL)  # the last resort's
     assert_gone(pids)
     gc.collect()
 
