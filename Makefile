@@ -28,10 +28,11 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
-# Every test, with the branch coverage of the in-process part (the processes the e2e tests
-# start are not measured).
+# Every test, two at a time (a file's tests stay on one worker, which keeps the module
+# fixtures that run the demo to one run), with the branch coverage of the in-process part
+# (the processes the e2e tests start are not measured).
 unit: $(STAMP)
-	$(BIN)/pytest -q --cov --cov-report=term
+	$(BIN)/pytest -q -n 2 --dist loadfile --cov --cov-report=term
 
 # The fast loop while working: the in-process tests only, no process started.
 fast: $(STAMP)

@@ -1,8 +1,12 @@
-"""Fixtures, and the rule that keeps the fast loop fast: only `e2e` tests start processes.
+"""Fixtures, and the rules that keep the suite fast and deterministic.
 
-A test that starts a process (shadow itself, a server under test, curl) is marked
-`@pytest.mark.e2e`; `pytest -m "not e2e"` runs the rest, in-process, in seconds. The rule is
-enforced: an unmarked test that starts a process fails, naming the marker it needs.
+- Only `e2e` tests start processes. A test that starts one (shadow itself, a server under
+  test, curl) is marked `@pytest.mark.e2e`; `pytest -m "not e2e"` runs the rest, in-process,
+  in seconds. The rule is enforced: an unmarked test that starts a process fails, naming the
+  marker it needs.
+- Property tests are derandomized (the same examples on every run and machine) and have no
+  per-example deadline: a deadline is a timed assertion, and the suite runs on shared
+  machines, two tests at a time.
 """
 
 from __future__ import annotations
@@ -14,8 +18,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, settings
 
 from tests.support import fake_pair_running
+
+settings.register_profile(
+    "shadow", deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow]
+)
+settings.load_profile("shadow")
 
 
 @pytest.fixture(autouse=True)
