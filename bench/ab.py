@@ -1,0 +1,117 @@
+"""Two versions of shadow side by side: the same log, the same servers, runs alternating.
+
+For a change that should not move the hot path (a reorganisation, a refactor), this measures
+that it did not: version A (a git revision, checked out to a temporary folder) and version B
+(this checkout) replay the same log to the same two static servers, A, B, A, B, ..., each run
+a fresh `python -m shadow run` process, and the medians are compared: pairs per second (by
+the run's own `duration_s`) and CPU seconds per thousand pairs (the child's rusage). Every run
+is checked: all records counted, all matched.
+
+    .venv/bin/python bench/ab.py REV [--records 20000] [--concurrency 16] [--repeats 5]
+
+The ratio is B / A: above 1, this checkout is faster (or, for CPU, spends more).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import orjson
+from run import measure, write_log
+from servers import ServerPair
+
+BENCH = Path(__file__).resolve().parent
+ROOT = BENCH.parent
+
+
+def checkout(rev: str, into: Path) -> Path:
+    """The package of `rev`, exported (no working tree of its own) into `into`."""
+    archive = subprocess.run(
+        ["git", "-C", str(ROOT), "archive", rev, "shadow"], check=True, capture_output=True
+    ).stdout
+    subprocess.run(["tar", "-x", "-C", str(into)], input=archive, check=True)
+    return into
+
+
+def one_run(
+    package_root: Path, log: Path, urls: dict[str, str], args: argparse.Namespace, out: Path
+) -> tuple[float, float]:
+    """(pairs per second, CPU seconds per 1000 pairs) of one replay by the shadow in
+    `package_root`."""
+    # The package is put first on sys.path, ahead of the installed (editable) one.
+    boot = "import sys; sys.path.insert(0, sys.argv.pop(1)); from shadow.cli import main; "
+    env_python = [sys.executable, "-c", boot + "sys.exit(main())", str(package_root)]
+    argv = [
+        *env_python,
+        "run",
+        "--primary",
+        urls["primary"],
+        "--candidate",
+        urls["candidate"],
+        "--concurrency",
+        str(args.concurrency),
+        "--progress-interval",
+        "0",
+        "-q",
+        str(log),
+    ]
+    measured = measure(argv, out)
+    last = orjson.loads(out.read_bytes().splitlines()[-1])
+    if measured.returncode != 0 or last.get("matched") != args.records:
+        raise SystemExit(f"bench: a run did not match every record: {measured.stderr[-2000:]}")
+    duration_s = float(last["duration_s"])
+    return args.records / duration_s, measured.cpu_s * 1000 / args.records
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("rev", help="the git revision to compare this checkout with")
+    parser.add_argument("--records", type=int, default=20_000)
+    parser.add_argument("--concurrency", type=int, default=16)
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--body-bytes", type=int, default=1024)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="shadow-ab-") as tmp:
+        work = Path(tmp)
+        versions = {"A": checkout(args.rev, Path(tempfile.mkdtemp(dir=work))), "B": ROOT}
+        log = write_log(work / "log.jsonl", args.records, seed=7)
+        results: dict[str, list[tuple[float, float]]] = {"A": [], "B": []}
+        with ServerPair(args.body_bytes) as servers:
+            urls = {name: servers.start(name, "a") for name in ("primary", "candidate")}
+            for round_ in range(args.repeats):
+                for name, root in versions.items():
+                    result = one_run(root, log, urls, args, work / f"{name}{round_}.ndjson")
+                    results[name].append(result)
+                    print(
+                        f"  {name} round {round_}: {result[0]:8.0f} pairs/s  "
+                        f"{result[1]:6.3f} cpu s / 1000 pairs",
+                        file=sys.stderr,
+                        flush=True,
+                    )
+            server = servers.description
+    pairs = {name: statistics.median(r[0] for r in runs) for name, runs in results.items()}
+    cpu = {name: statistics.median(r[1] for r in runs) for name, runs in results.items()}
+    print(
+        f"A = {args.rev}, B = this checkout; {args.records} records of {args.body_bytes} B, "
+        f"concurrency {args.concurrency}, {args.repeats} alternating runs each, {server}; "
+        f"{os.cpu_count()} CPUs"
+    )
+    print("| | A | B | B / A |")
+    print("| --- | --- | --- | --- |")
+    print(
+        f"| pairs/s (median) | {pairs['A']:.0f} | {pairs['B']:.0f} | {pairs['B'] / pairs['A']:.2f} |"
+    )
+    print(
+        f"| CPU s per 1000 pairs (median) | {cpu['A']:.3f} | {cpu['B']:.3f} | {cpu['B'] / cpu['A']:.2f} |"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
