@@ -1,8 +1,9 @@
 """Command line: argv -> settings -> a command -> exit code. The only module that reads argv.
 
-Exit codes (SPEC §3): 0 no mismatch or error beyond the thresholds, 1 beyond them, 2 usage,
-config or input problem before any replay, 3 a managed server failed to start or died; 130
-interrupted before a run could stop cleanly, 70 a bug in shadow (shadow.errors).
+Exit codes (README "Exit codes"): 0 no mismatch or error beyond the thresholds, 1 beyond them,
+2 usage, config or input problem before any replay, 3 a target never became ready or a managed
+server died, 130 interrupted before a run could stop cleanly, 70 a bug in shadow (see
+shadow.errors).
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from shadow.config.load import (
     load,
     replace_targets,
 )
-from shadow.config.replay import RateSpec, parse_duration, parse_rate
+from shadow.config.replay import RateSpec, ReplayConfig, parse_duration, parse_rate
 from shadow.config.settings import AUTO, EMIT, INPUT_FORMATS, RunSettings, Shard, parse_shard
 from shadow.config.synth import SynthConfig
 from shadow.config.table import default_of
@@ -114,7 +115,8 @@ def _add_scale_options(p: argparse.ArgumentParser) -> None:
         "--workers",
         type=_positive_int,
         metavar="N",
-        help="replay with N processes on this machine, records split by lane (default 1)",
+        help="replay with N processes on this machine, records split by lane "
+        f"(default {default_of(RunSettings, 'workers')})",
     )
 
 
@@ -171,7 +173,8 @@ def _add_pacing_options(p: argparse.ArgumentParser) -> None:
         "--progress-interval",
         type=_non_negative,
         metavar="S",
-        help="seconds between progress events (default 10; 0: none)",
+        help="seconds between progress events "
+        f"(default {default_of(ReplayConfig, 'progress_interval_s'):g}; 0: none)",
     )
 
 
@@ -360,10 +363,10 @@ def command_report(args: argparse.Namespace) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     reopen_closed_streams()
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    console = Console(getattr(args, "verbose", 0) - getattr(args, "quiet", 0))
+    console = Console()
     try:
+        args = build_parser().parse_args(argv)  # a usage error exits 2 here (SystemExit)
+        console = Console(getattr(args, "verbose", 0) - getattr(args, "quiet", 0))
         if args.command == "run":
             return command_run(args, args.logs, console)
         if args.command == "demo":

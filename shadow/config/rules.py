@@ -9,23 +9,37 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from shadow.config.auth import AuthProfile
 from shadow.config.table import UNSET, Table
+from shadow.errors import InvalidValue
 from shadow.model import CompareRules
 
 
 @dataclass(frozen=True, slots=True)
 class EndpointRule:
-    """A `[[compare.endpoint]]`: a method and a path route, its name and its compare rules."""
+    """A `[[compare.endpoint]]`: a method and a path route (the key `path` in the file), its
+    name (by default the route, after the method unless that is `*`) and its compare rules."""
 
-    name: str
-    method: str
     route: str
-    regex: re.Pattern[str]
-    rules: CompareRules
+    method: str = "*"
+    name: str = ""
+    rules: CompareRules = field(default_factory=CompareRules)
     auth: str | None = None
+    regex: re.Pattern[str] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        if not self.route.startswith("/"):
+            raise InvalidValue(
+                "route", "missing or not starting with '/' (a route such as /items/{id})"
+            )
+        method = self.method.upper()
+        object.__setattr__(self, "method", method)
+        if not self.name:
+            name = self.route if method == "*" else f"{method} {self.route}"
+            object.__setattr__(self, "name", name)
+        object.__setattr__(self, "regex", route_regex(self.route))
 
 
 def parse_rules(t: Table) -> CompareRules:
@@ -88,18 +102,15 @@ def route_regex(route: str) -> re.Pattern[str]:
 
 def parse_endpoint(t: Table, auth: Mapping[str, AuthProfile]) -> EndpointRule:
     route = t.text("path")
-    if not route or not route.startswith("/"):
-        raise t.fail("path", "missing or not starting with '/' (a route such as /items/{id})")
-    method = (t.text("method") or "*").upper()
     profile = t.text("auth") or None
     if profile is not None and profile not in auth:
         raise t.fail("auth", f"no [auth.{profile}] profile is defined")
-    name = t.text("name") or (route if method == "*" else f"{method} {route}")
-    rule = EndpointRule(
-        name=name,
-        method=method,
-        route=route,
-        regex=route_regex(route),
+    rule = t.build(
+        EndpointRule,
+        {"route": "path"},
+        route=route or "",
+        method=t.text("method"),
+        name=t.text("name"),
         rules=parse_rules(t),
         auth=profile,
     )

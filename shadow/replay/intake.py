@@ -5,6 +5,8 @@ queue: a slow stdin never blocks the event loop, and at most a few batches wait 
 Pacing happens here, on the loop: each record gets its due time from the schedule and the
 intake sleeps until then (waking at once if intake is closed). With `loop`, the inputs are
 opened again after each pass; a pass that yields no record ends the run rather than spin.
+An exception from a reader is a bug: intake ends with it, raised to the run, which then ends
+as a bug does (exit 70) instead of waiting forever for the rest of the input.
 """
 
 from __future__ import annotations
@@ -25,25 +27,35 @@ BATCH = 256
 def _read_in_thread(
     items: Iterator[Item],
     loop: asyncio.AbstractEventLoop,
-    queue: asyncio.Queue[list[Item] | None],
+    queue: asyncio.Queue[list[Item] | BaseException | None],
     batch_size: int = BATCH,
 ) -> None:
     # A daemon thread rather than the default executor: a read blocked on a quiet stdin must
     # not keep the process alive after the run has ended.
-    def put(batch: list[Item] | None) -> None:
-        asyncio.run_coroutine_threadsafe(queue.put(batch), loop).result()
+    def put(batch: list[Item] | BaseException | None) -> bool:
+        """Hand `batch` to the loop; False when the run ended (and its loop closed) first."""
+        put_one = queue.put(batch)
+        try:
+            asyncio.run_coroutine_threadsafe(put_one, loop).result()
+        except (RuntimeError, concurrent.futures.CancelledError):
+            put_one.close()  # never scheduled, or cancelled: nothing will await it
+            return False
+        return True
 
     batch: list[Item] = []
     try:
         for item in items:
             batch.append(item)
             if len(batch) >= batch_size:
-                put(batch)
+                if not put(batch):
+                    return
                 batch = []
-        put(batch)
+    except Exception as exc:  # noqa: BLE001 - a bug in a reader: the run ends with it, not waits
+        if put(batch):
+            put(exc)
+        return
+    if put(batch):
         put(None)
-    except (RuntimeError, concurrent.futures.CancelledError):
-        return  # the run ended (and its loop closed) before the inputs did
 
 
 class Intake:
@@ -130,12 +142,14 @@ class Intake:
 
     async def _read_pass(self) -> AsyncGenerator[Item, None]:
         loop = asyncio.get_running_loop()
-        queue: asyncio.Queue[list[Item] | None] = asyncio.Queue(maxsize=4)
+        queue: asyncio.Queue[list[Item] | BaseException | None] = asyncio.Queue(maxsize=4)
         items = self.open_items()
         threading.Thread(
             target=_read_in_thread, args=(items, loop, queue, self.batch_size), daemon=True
         ).start()
         while (batch := await queue.get()) is not None:
+            if isinstance(batch, BaseException):
+                raise batch
             for item in batch:
                 yield item
 

@@ -76,11 +76,16 @@ class Replayer:
         self.in_flight = 0
 
     async def run(self, records: AsyncIterator[tuple[int, Record, float | None]]) -> None:
-        """Send every record; return when all admitted ones are finished."""
-        settings = self._settings
-        admitted = asyncio.Semaphore(settings.concurrency * 2)
+        """Send every record; return when all admitted ones are finished.
+
+        An exception in a worker (from `prepare`, `finish` or the mapping of transport
+        errors) is a bug: it ends the replay, raised from here, rather than losing the record
+        or leaving the run waiting forever for a worker that is gone.
+        """
+        admitted = asyncio.Semaphore(self._settings.concurrency * 2)
         queue: asyncio.Queue[tuple[int, Record, float | None, str | None]] = asyncio.Queue()
         waiting: dict[str, deque[tuple[int, Record, float | None]]] = {}
+        crashed: asyncio.Future[None] = asyncio.get_running_loop().create_future()
 
         async def worker() -> None:
             while True:
@@ -96,11 +101,14 @@ class Replayer:
                             del waiting[lane]
                             break
                         seq, record, intended = backlog.popleft()
+                except Exception as exc:
+                    if not crashed.done():
+                        crashed.set_exception(exc)
+                    raise
                 finally:
                     queue.task_done()
 
-        workers = [asyncio.create_task(worker()) for _ in range(settings.concurrency)]
-        try:
+        async def admit() -> None:
             async for seq, record, intended in records:
                 await admitted.acquire()
                 self.pending[seq] = record
@@ -112,10 +120,19 @@ class Replayer:
                     waiting[lane] = deque()
                 queue.put_nowait((seq, record, intended, lane))
             await queue.join()
+
+        workers = [asyncio.create_task(worker()) for _ in range(self._settings.concurrency)]
+        admitting = asyncio.create_task(admit())
+        try:
+            await asyncio.wait({admitting, crashed}, return_when=asyncio.FIRST_COMPLETED)
+            if crashed.done():
+                crashed.result()  # raises the worker's exception
+            admitting.result()
         finally:
+            admitting.cancel()
             for task in workers:
                 task.cancel()
-            await asyncio.gather(*workers, return_exceptions=True)
+            await asyncio.gather(admitting, *workers, return_exceptions=True)
 
     def lane_of(self, record: Record) -> str | None:
         # The same key partitions records into shards (shadow.replay.partition): a lane never splits.

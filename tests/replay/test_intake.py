@@ -332,3 +332,22 @@ async def test_a_streaming_intake_hands_each_record_over_as_it_is_read() -> None
     await consume(intake, run, lambda entry: first_taken.set())
 
     assert run.numbered() == [(0, first), (1, second)]
+
+
+class BugInReader(Exception):
+    """What a bug in a log reader would raise."""
+
+
+@pytest.mark.parametrize("bad_at", [3, BATCH + 3])
+async def test_a_bug_in_a_reader_ends_intake_with_it(bad_at: int) -> None:
+    # Before, the reading thread died and intake waited forever for the rest of the input.
+    def reading() -> Iterator[Item]:
+        for i, record in enumerate(records(BATCH * 2)):
+            if i == bad_at:
+                raise BugInReader(f"line {i + 1}")
+            yield record
+
+    run = Run()
+    with pytest.raises(BugInReader, match=f"line {bad_at + 1}"):
+        await consume(make_intake(reading, run), run)
+    assert run.seqs == list(range(bad_at))  # what was read before it was handed over

@@ -550,3 +550,30 @@ async def test_a_body_over_max_body_bytes_is_too_large(
             assert isinstance(outcome, Failure) and outcome.kind == "too_large"
         else:
             assert isinstance(outcome, Response) and outcome.body == b"x" * size
+
+
+class BugInFinish(Exception):
+    """What a bug in the code after the replayer (compare, tally, sink) would raise."""
+
+
+@pytest.mark.parametrize("concurrency", [1, 2])
+async def test_a_bug_in_a_worker_ends_the_replay_with_it(pair: Pair, concurrency: int) -> None:
+    # Before, the worker died unseen: the record was lost from every count (and the run could
+    # pass), and once every worker was gone the replay waited forever.
+    def finish(exchange: Exchange) -> None:
+        if exchange.seq == 2:
+            raise BugInFinish(f"seq {exchange.seq}")
+
+    records = [Record("GET", f"/items/{n}") for n in range(8)]
+    with pytest.raises(BugInFinish, match="seq 2"):
+        await replay(
+            pair.targets(), records, ReplayConfig(concurrency=concurrency), on_finish=finish
+        )
+
+
+async def test_a_bug_in_prepare_ends_the_replay_with_it(pair: Pair) -> None:
+    def prepare(record: Record) -> Prepared:
+        raise BugInFinish(record.path)
+
+    with pytest.raises(BugInFinish, match="/items/0"):
+        await replay(pair.targets(), [Record("GET", "/items/0")], prepare=prepare)
