@@ -6,7 +6,7 @@ the access log, which holds no bodies and so only GETs). HAR entries carry a res
 devtools and mitmproxy exports do, and the .gor file a response payload per request, as
 GoReplay writes with `--output-file` when tracking responses; responses are read and skipped.
 
-Each format is read through `shadow.sources.iter_inputs` (detection included) in a fresh child
+Each format is read through `shadow.sources.opening.iter_inputs` (detection included) in a fresh child
 process, three times, alternating formats; the medians are reported as records per second of
 the reader's CPU time (which a busy machine changes little) and of wall time, with the child's
 peak RSS from the kernel. Results go to stdout and to the "Parsers" section of bench/README.md
@@ -267,7 +267,7 @@ def _table(rows: list[dict[str, object]], records: int, runs: int) -> str:
     }
     load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
     about = (
-        "`bench/bench_parsers.py` times each log reader (`shadow.sources.iter_inputs`, format "
+        "`bench/bench_parsers.py` times each log reader (`shadow.sources.opening.iter_inputs`, format "
         f"detection included) on a generated file of {records:,} records per format: 70% GETs, "
         "30% POSTs with a JSON body of about 300 bytes (the access log: GETs only, it holds no "
         "bodies). The HAR entries carry a response and the .gor file a response payload per "

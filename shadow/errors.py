@@ -6,9 +6,10 @@
     ├── InputError                   2  a log that cannot be opened or is of no known format
     ├── PortInUseError               2  a managed target's port is taken before it starts
     ├── OutputError                  2  the events output or the run dir cannot be written
-    └── TargetError                  3  a managed server failed to start or died
-        ├── ServerStartError            never answered its health check, or exited while starting
-        └── ServerExitedError           exited during the run
+    └── TargetError                  3  a target never became ready, or a managed one died
+        ├── ServerStartError            never answered its health check (managed or attached),
+        │                               or exited while starting
+        └── ServerExitedError           a managed server exited during the run
 
     InvalidValue (a ValueError)         a config value out of range, raised by the dataclass that
                                         holds it; the config parser reports it as a ConfigError

@@ -26,7 +26,7 @@ SIDES = ("primary", "candidate")
 REPEAT = "repeat"
 SAFE_METHODS = ("GET", "HEAD")
 
-# The `kind` of a Difference (SPEC §5).
+# The `kind` of a Difference (README "Events").
 DIFF_KINDS = ("status", "header", "type", "value", "missing", "extra", "body")
 # Every spelling a `normalize` rule may use, in the order the docs list them
 # (shadow.compare.normalize says what each does).
@@ -98,7 +98,7 @@ def fold_indices(path: str) -> str:
 
 @dataclass(frozen=True, slots=True)
 class Record:
-    """One request read from a log (SPEC §4), with where it came from.
+    """One request read from a log (README "Request logs"), with where it came from.
 
     `body` holds the JSON value when the record had one; `body_bytes` is what goes on the wire.
     `has_json_body` (from `body_form`) tells a JSON `null` body apart from no body at all.
@@ -229,7 +229,7 @@ class Difference:
 
 @dataclass(frozen=True, slots=True)
 class CompareRules:
-    """How one endpoint's responses are compared (SPEC §6 `[compare]`).
+    """How one endpoint's responses are compared (`[compare]`, README "Configuration").
 
     Pointer patterns use `*` for one segment and `**` for any number of segments.
     `normalize` maps a pattern to a normalizer (one of NORMALIZERS); `unordered_keys` maps a

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import uvloop
 from hypothesis import HealthCheck, settings
 
 from tests.support import fake_pair_running
@@ -36,10 +37,16 @@ def _only_e2e_tests_start_processes(
         return
     nodeid = request.node.nodeid
 
-    def refuse(self: subprocess.Popen[Any], *args: Any, **kwargs: Any) -> None:
+    def refuse(*args: Any, **kwargs: Any) -> Any:
         raise AssertionError(f"{nodeid} starts a process: mark it @pytest.mark.e2e")
 
+    # Every way a process starts here: subprocess (and asyncio's loop, which uses it),
+    # uvloop's loop (libuv spawns on its own), and os's own calls.
     monkeypatch.setattr(subprocess.Popen, "__init__", refuse)
+    monkeypatch.setattr(uvloop.Loop, "subprocess_exec", refuse)
+    monkeypatch.setattr(uvloop.Loop, "subprocess_shell", refuse)
+    for name in ("fork", "forkpty", "posix_spawn", "posix_spawnp", "system", "execv", "execve"):
+        monkeypatch.setattr(os, name, refuse)
 
 
 @pytest.fixture

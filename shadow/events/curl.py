@@ -32,7 +32,7 @@ def placeholder(header: str) -> str:
 
 
 def curl_command(request: Mapping[str, Any], auth_header: str | None = None) -> str:
-    """The command line for a request in native record form (SPEC §4), secrets as placeholders."""
+    """The command line for a request in native record form, secrets as placeholders."""
     method = str(request.get("method", "GET"))
     args = ["curl", "-sS", "-g", "--path-as-is"]
     args += ["--head"] if method == "HEAD" else ["-X", shlex.quote(method)]

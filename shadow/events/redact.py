@@ -31,7 +31,7 @@ import orjson
 from shadow.compare.pointers import State, compile_rules, parse_pointer
 from shadow.model import CREDENTIAL_HEADERS, REDACTED, CompareRules, Difference, Record
 
-# The recorded credentials (SPEC §6 `recorded_auth`), and the one an answer carries.
+# The recorded credentials (`[replay] recorded_auth`), and the one an answer carries.
 ALWAYS_REDACTED = CREDENTIAL_HEADERS | {"set-cookie"}
 _FORM = "application/x-www-form-urlencoded"
 

@@ -1,4 +1,4 @@
-"""The native format: one JSON object per line (SPEC §4)."""
+"""The native format: one JSON object per line (README "Request logs")."""
 
 from __future__ import annotations
 

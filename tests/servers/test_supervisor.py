@@ -28,7 +28,7 @@ from shadow.errors import PortInUseError, ServerExitedError, ServerStartError
 from shadow.servers import managed as managed_module
 from shadow.servers.managed import ManagedServer
 from shadow.servers.supervisor import Supervisor
-from tests.support import CRASHING_SHADOW, FAKE_SERVER, ROOT, alive, assert_gone
+from tests.support import CRASHING_SHADOW, FAKE_SERVER, ROOT, alive, assert_gone, free_port
 
 WAIT_S = 10.0  # the longest a wait for something observable may take before the test fails
 
@@ -143,13 +143,6 @@ while text not in path.read_text() and time.monotonic() < deadline:
 print("seen: exiting with 1" if text in path.read_text() else "not seen", flush=True)
 sys.exit(1)
 """
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def dir_mode(path: Path) -> int | None:
