@@ -9,11 +9,9 @@ shadow.errors).
 from __future__ import annotations
 
 import argparse
-import contextlib
 import dataclasses
 import math
 import sys
-import traceback
 from collections.abc import Sequence
 from importlib import resources
 from pathlib import Path
@@ -387,7 +385,5 @@ def main(argv: Sequence[str] | None = None) -> int:
         console.error("interrupted")
         return INTERRUPTED_EXIT_CODE
     except Exception as exc:  # noqa: BLE001 - a bug: say so, and never as a verdict
-        console.error(f"internal error ({type(exc).__name__}): this is a bug in shadow")
-        with contextlib.suppress(OSError, ValueError):
-            traceback.print_exc(file=console.stream)
+        console.internal_error(exc)
         return BUG_EXIT_CODE

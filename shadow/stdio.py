@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import os
 import sys
+import traceback
 from typing import IO
 
 
@@ -46,6 +47,12 @@ class Console:
     def debug(self, message: str) -> None:
         if self.verbosity > 0:
             self._say("", message)
+
+    def internal_error(self, exc: BaseException) -> None:
+        """Say that `exc` is a bug in shadow, with its traceback (at any verbosity)."""
+        self.error(f"internal error ({type(exc).__name__}): this is a bug in shadow")
+        with contextlib.suppress(OSError, ValueError):
+            traceback.print_exception(exc, file=self.stream)
 
 
 def point_at_devnull(fd: int) -> None:

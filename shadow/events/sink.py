@@ -5,8 +5,8 @@ straight to bytes and written with one call. Every line starts with `event`, `ts
 milliseconds, `Z`) and `run_id`, in that order, which keeps `head` and `grep` output readable.
 A reader that goes away (`shadow run | head -1`) is not an error: the sink notes it, stops
 writing, points fd 1 at /dev/null so the interpreter's final flush stays quiet, and tells the
-app through `on_closed`, which ends the run as if interrupted. Any other write failure (a full
-disk) ends the run the same way, and is kept in `write_error` for the app to report.
+run through `on_closed`, which ends it as if interrupted. Any other write failure (a full
+disk) ends the run the same way, and is kept in `write_error` for the run to report.
 """
 
 from __future__ import annotations
@@ -124,7 +124,7 @@ class Sink:
             self._log.info(event, **fields)
         except OSError as exc:
             # A reader that went away is how `| head` ends; any other failure (a full disk,
-            # an I/O error) loses events: the app reports it and fails the run.
+            # an I/O error) loses events: the run reports it and fails.
             if not (isinstance(exc, BrokenPipeError) or exc.errno in (errno.EPIPE, errno.EBADF)):
                 self.write_error = exc
             self._reader_gone()

@@ -43,7 +43,7 @@ from shadow.replay.partition import lane_of
 
 @dataclass(frozen=True, slots=True)
 class Prepared:
-    """What the app decides about a record before it is sent."""
+    """What the run decides about a record before it is sent (shadow.run.pipeline)."""
 
     endpoint: str
     rules: CompareRules

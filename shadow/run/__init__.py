@@ -9,8 +9,6 @@ the tally, merge, progress and live modules keep and show the counts.
 
 from __future__ import annotations
 
-import uvloop
-
 from shadow.config.settings import RunSettings
 from shadow.errors import UsageError
 from shadow.run.fleet import Fleet, check_fleet
@@ -30,5 +28,7 @@ def run(settings: RunSettings, console: Console) -> int:
     with events_output(settings.output) as stream:
         lifecycle = Lifecycle(settings, console, stream)
         job: Job = Fleet(lifecycle) if settings.workers > 1 else SingleRun(lifecycle)
+        import uvloop  # here, not at the top: commands that run no replay do not load it
+
         code: int = uvloop.run(lifecycle.execute(job))
         return code

@@ -14,7 +14,6 @@ import pickle
 import signal
 import sys
 import threading
-import traceback
 
 from shadow.errors import BUG_EXIT_CODE, ShadowError
 from shadow.run import run
@@ -52,8 +51,7 @@ def child_main() -> int:
         console.error(str(exc))
         return exc.exit_code
     except Exception as exc:  # noqa: BLE001 - a bug, as the command line reports one
-        console.error(f"internal error ({type(exc).__name__}): this is a bug in shadow")
-        traceback.print_exc(file=console.stream)
+        console.internal_error(exc)
         return BUG_EXIT_CODE
 
 

@@ -57,7 +57,7 @@ def _kill_leftover_groups() -> None:
 
 
 class ServerEvents(Protocol):
-    """Where the supervisor reports server lifecycle events (the sink, in the app)."""
+    """Where the supervisor reports server lifecycle events (the sink, in a run)."""
 
     def server_ready(self, target: str, url: str, pid: int | None, startup_ms: float) -> None: ...
 

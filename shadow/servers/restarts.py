@@ -2,7 +2,7 @@
 
 The dead server's whole group is KILLed first (a surviving child could hold the port), then it
 is started again after a backoff that doubles with each restart and health-checked, while the
-run goes on: records due meanwhile are not sent to it (the app asks `down`), and the time it
+run goes on: records due meanwhile are not sent to it (the pipeline asks `down`), and the time it
 was down is counted. A restart that does not come up counts as one; once `max_restarts` are
 used up, the supervisor ends the run as for any death.
 """
