@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
-import sys
 from pathlib import Path
 
 import orjson
@@ -11,7 +11,7 @@ import pytest
 
 from shadow import cli
 from shadow.errors import BUG_EXIT_CODE, INTERRUPTED_EXIT_CODE, ConfigError, ServerStartError
-from tests.support import ROOT, assert_gone
+from tests.support import ROOT, assert_gone, shadow_cmd
 
 
 def ends_with(exc: BaseException, monkeypatch: pytest.MonkeyPatch) -> int:
@@ -54,10 +54,10 @@ def test_user_errors_get_their_exit_code_and_no_traceback(
     assert "Traceback" not in err
 
 
-BUGGY_SHADOW = """
-import sys
+# Loaded by every Python process the test starts (sitecustomize on PYTHONPATH), so the bug is
+# planted in `--workers` children too.
+PLANTED_BUG = """
 import shadow.run.pipeline as pipeline
-from shadow.cli import main
 
 real = pipeline.diff_responses
 
@@ -68,29 +68,34 @@ def diff_responses(primary, candidate, rules):
     return found
 
 pipeline.diff_responses = diff_responses
-sys.exit(main(sys.argv[1:]))
 """
 
 
 @pytest.mark.e2e
-def test_a_bug_mid_run_stops_the_servers_and_exits_70_not_a_verdict(tmp_path: Path) -> None:
+@pytest.mark.parametrize("workers", [1, 2])
+def test_a_bug_mid_run_stops_the_servers_and_exits_70_not_a_verdict(
+    tmp_path: Path, workers: int
+) -> None:
     # The demo's two mismatching exchanges hit the planted bug: the run must not pass with
     # them missing from the counts, nor wait forever for the worker that raised.
-    run_dir = tmp_path / "run"
+    plant = tmp_path / "plant"
+    plant.mkdir()
+    (plant / "sitecustomize.py").write_text(PLANTED_BUG)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join((str(plant), str(ROOT)))}
+    args = ["demo", "--run-dir", str(tmp_path / "run"), "--workers", str(workers)]
     proc = subprocess.run(
-        [sys.executable, "-c", BUGGY_SHADOW, "demo", "--run-dir", str(run_dir)],
-        capture_output=True,
-        timeout=60,
-        cwd=ROOT,
-        check=False,
+        shadow_cmd(*args), capture_output=True, timeout=60, cwd=ROOT, env=env, check=False
     )
     stderr = proc.stderr.decode()
     assert proc.returncode == BUG_EXIT_CODE, stderr
     assert "internal error (RuntimeError): this is a bug in shadow" in stderr
     assert "planted bug: the compare step failed" in stderr
     events = [orjson.loads(line) for line in proc.stdout.splitlines()]
-    kinds = [e["event"] for e in events]
-    assert "run_finished" not in kinds  # no verdict was reached
+    finished = [e for e in events if e["event"] == "run_finished"]
+    if workers == 1:
+        assert finished == []  # the process that hit the bug reached no verdict
+    else:  # the parent did: its children crashed, and it says so
+        assert [e["exit_code"] for e in finished] == [BUG_EXIT_CODE]
     exited = {e["target"]: e["expected"] for e in events if e["event"] == "server_exited"}
     assert exited == {"primary": True, "candidate": True}  # stopped by shadow, before exit
     assert_gone(e["pid"] for e in events if e["event"] == "server_ready")

@@ -125,3 +125,22 @@ def test_error_and_mismatch_events_carry_curl_and_noise_shows_with_emit_all() ->
     assert [d.get("suppressed") for d in mismatch["diffs"]] == [None, "noise"]
     assert '"A: $A"' in mismatch["curl"]
     assert default["diffs"] == [loud.diffs[0].to_dict()]
+
+
+def test_the_curl_line_leaves_out_every_header_the_replayer_does_not_send() -> None:
+    hop = [
+        ["Host", "legacy.internal"],
+        ["Content-Length", "3"],
+        ["Transfer-Encoding", "chunked"],
+        ["Connection", "keep-alive"],
+        ["Keep-Alive", "timeout=5"],
+        ["TE", "trailers"],
+        ["Upgrade", "h2c"],
+        ["Proxy-Connection", "keep-alive"],
+        ["Expect", "100-continue"],
+        ["Trailer", "X-Sum"],
+    ]
+    command = curl_command({"method": "GET", "path": "/x", "headers": [*hop, ["X-Kept", "1"]]})
+    assert "'X-Kept: 1'" in command
+    for name, value in hop:
+        assert f"{name}: {value}" not in command, name
