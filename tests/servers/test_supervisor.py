@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import gc
 import json
 import os
 import re
@@ -444,8 +443,8 @@ async def test_wait_for_timeout_during_startup_leaves_no_process(
     assert_gone([server.pid, grandchild_pid(server)], timeout_s=0)
 
 
-# The last resort KILLs without reaping, so the dead loop's transport is never closed; the
-# warning about it is expected here, and collected here rather than in a later test.
+# The last resort KILLs without reaping, so the dead loop's transport is never closed: the
+# warning about it is expected here (conftest collects it at this test's teardown).
 @pytest.mark.e2e
 @pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
 def test_loop_shutdown_mid_teardown_still_kills(run_dir: Path, group_signals: GroupSignals) -> None:
@@ -468,7 +467,6 @@ def test_loop_shutdown_mid_teardown_still_kills(run_dir: Path, group_signals: Gr
     assert time.monotonic() - started < 5.0
     assert group_signals.sent[-1] == (pids[0], signal.SIGKILL)  # the last resort's
     assert_gone(pids)
-    gc.collect()
 
 
 @pytest.mark.e2e
