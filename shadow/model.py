@@ -131,13 +131,21 @@ class Record:
                 return value
         return None
 
+    def json_body_text(self) -> Any:
+        """The JSON body as the bytes sent (an orjson Fragment: written as they are, so a
+        number or spacing the value would change shows as it was recorded), else the value.
+        A raw CR or LF in valid JSON can only be spacing: made a space, to keep one line."""
+        if self.body_bytes is None:
+            return self.body
+        return orjson.Fragment(self.body_bytes.replace(b"\r", b" ").replace(b"\n", b" "))
+
     def to_dict(self, redact: frozenset[str] = frozenset()) -> dict[str, Any]:
         """The record in native form (a valid log line); headers named in `redact` masked."""
         out: dict[str, Any] = {"method": self.method, "path": self.path}
         if self.headers:
             out["headers"] = [[k, REDACTED if k.lower() in redact else v] for k, v in self.headers]
         if self.body_form == "json":
-            out["body"] = self.body
+            out["body"] = self.json_body_text()
         elif self.body_form == "text" and self.body_bytes is not None:
             out["body_text"] = self.body_bytes.decode("utf-8", "replace")
         elif self.body_form == "b64" and self.body_bytes is not None:

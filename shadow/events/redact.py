@@ -51,7 +51,9 @@ class Redactor:
         if root is None:
             return out
         if "body" in out:
-            out["body"] = redact_value(out["body"], root)
+            hidden = redact_value(record.body, root)
+            if hidden is not record.body:  # else the recorded text stands, as it was sent
+                out["body"] = hidden
         elif isinstance(out.get("body_text"), str):
             out["body_text"] = self._text_body(out["body_text"], record.header("content-type"))
         elif record.body_bytes is not None and "body_b64" in out:

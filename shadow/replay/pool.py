@@ -39,6 +39,7 @@ from shadow.model import (
     request_target,
 )
 from shadow.replay.partition import lane_of
+from shadow.replay.routes import infer_template
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,21 +79,31 @@ class Replayer:
     async def run(self, records: AsyncIterator[tuple[int, Record, float | None]]) -> None:
         """Send every record; return when all admitted ones are finished.
 
-        An exception in a worker (from `prepare`, `finish` or the mapping of transport
-        errors) is a bug: it ends the replay, raised from here, rather than losing the record
-        or leaving the run waiting forever for a worker that is gone.
+        An exception while a record is handled (in `prepare`, the transport, `finish`) makes
+        that record an `internal` failure, finished like any other, and the worker goes on.
+        Only when finishing that failure raises too (the bug is in the counting or the
+        writing of events, outside the record) does it end the replay, raised from here,
+        rather than losing the record or leaving the run waiting for a worker that is gone.
+        Workers start as records arrive, up to `concurrency`: a short log never pays for a
+        large pool.
         """
-        admitted = asyncio.Semaphore(self._settings.concurrency * 2)
+        limit = self._settings.concurrency
+        admitted = asyncio.Semaphore(limit * 2)
         queue: asyncio.Queue[tuple[int, Record, float | None, str | None]] = asyncio.Queue()
         waiting: dict[str, deque[tuple[int, Record, float | None]]] = {}
         crashed: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        workers: list[asyncio.Task[None]] = []
+        idle = 0
 
         async def worker() -> None:
+            nonlocal idle
             while True:
+                idle += 1
                 seq, record, intended, lane = await queue.get()
+                idle -= 1
                 try:
                     while True:
-                        await self._one(seq, record, intended)
+                        await self._one_guarded(seq, record, intended)
                         admitted.release()
                         if lane is None:
                             break
@@ -119,9 +130,10 @@ class Replayer:
                         continue
                     waiting[lane] = deque()
                 queue.put_nowait((seq, record, intended, lane))
+                if idle < queue.qsize() and len(workers) < limit:
+                    workers.append(asyncio.create_task(worker()))
             await queue.join()
 
-        workers = [asyncio.create_task(worker()) for _ in range(self._settings.concurrency)]
         admitting = asyncio.create_task(admit())
         try:
             await asyncio.wait({admitting, crashed}, return_when=asyncio.FIRST_COMPLETED)
@@ -138,13 +150,27 @@ class Replayer:
         # The same key partitions records into shards (shadow.replay.partition): a lane never splits.
         return lane_of(record, self._settings.lane, self._lane_regex)
 
-    async def _one(self, seq: int, record: Record, intended: float | None) -> None:
+    async def _one_guarded(self, seq: int, record: Record, intended: float | None) -> None:
+        """Send one record and finish it; an unexpected exception while it is prepared or
+        sent makes it an `internal` failure. A bug in `finish` is raised: it is the
+        pipeline's to contain (shadow.run.pipeline), and past it nothing is the record's."""
+        try:
+            exchange = await self._one(seq, record, intended)
+        except Exception as exc:  # noqa: BLE001 - one record's bug must not end the run
+            outcome = internal_failure(exc)
+            endpoint = record.name or f"{record.method} {infer_template(record.path)}"
+            outcomes: dict[str, Outcome] = dict.fromkeys(self._targets, outcome)
+            exchange = Exchange(seq, record, endpoint, CompareRules(), outcomes)
+        self.pending.pop(seq, None)
+        self._finish(exchange)
+
+    async def _one(self, seq: int, record: Record, intended: float | None) -> Exchange:
         prepared = self._prepare(record)
         if prepared.failure is not None:
             outcomes: dict[str, Outcome] = dict.fromkeys(self._targets, prepared.failure)
         else:
             self.in_flight += 1
-            targets = self._concurrent(prepared)
+            targets = self._concurrent()
             try:
                 results = await asyncio.gather(
                     *(
@@ -159,10 +185,9 @@ class Replayer:
             outcomes = dict(zip(targets, results, strict=True))
             if prepared.reference is not None:
                 await self._ask_again(record, prepared, outcomes)
-        self.pending.pop(seq, None)
-        self._finish(Exchange(seq, record, prepared.endpoint, prepared.rules, outcomes))
+        return Exchange(seq, record, prepared.endpoint, prepared.rules, outcomes)
 
-    def _concurrent(self, prepared: Prepared) -> list[str]:
+    def _concurrent(self) -> list[str]:
         """The targets sent a record at once: a secondary only ever answers as a reference."""
         return [name for name in self._targets if name != "secondary"]
 
@@ -257,6 +282,12 @@ class Replayer:
 
 async def _given(outcome: Outcome) -> Outcome:
     return outcome
+
+
+def internal_failure(exc: BaseException) -> Failure:
+    """What an unexpected exception while a record is handled makes of it: an `internal`
+    error naming the exception, so the bug is seen and the record still counted."""
+    return Failure("internal", f"a bug in shadow: {type(exc).__name__}: {exc}")
 
 
 def failure_of(exc: BaseException, timeout_s: float, latency_ms: float) -> Failure:

@@ -14,6 +14,7 @@ from shadow.report.examples import dumps
 from shadow.report.read import InputStats, check_inputs, read_events
 from shadow.report.summary import Report, build_report
 from shadow.report.text import render_text
+from shadow.sources.clobber import check_outputs
 from shadow.sources.opening import display_name
 from shadow.stdio import point_at_devnull
 
@@ -40,6 +41,7 @@ def aggregate_files(paths: list[str]) -> Report:
 
 def report(paths: list[str], html: str | None, as_json: bool, stdout: BinaryIO) -> int:
     """The `shadow report` command: 0 once the report is written, 2 for a bad input."""
+    check_outputs(paths, {"--html": html})
     if html is not None:
         _check_plotting()
     result = aggregate_files(paths)

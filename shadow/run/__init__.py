@@ -9,11 +9,14 @@ the tally, merge, progress and live modules keep and show the counts.
 
 from __future__ import annotations
 
+import sys
+
 from shadow.config.settings import RunSettings
 from shadow.errors import UsageError
 from shadow.run.fleet import Fleet, check_fleet
 from shadow.run.lifecycle import Job, Lifecycle, events_output
 from shadow.run.single import SingleRun
+from shadow.sources.clobber import check_outputs
 from shadow.sources.opening import is_stream, validate_inputs
 from shadow.stdio import Console
 
@@ -25,6 +28,9 @@ def run(settings: RunSettings, console: Console) -> int:
     elif settings.loop and any(is_stream(path) for path in settings.inputs):
         raise UsageError("--loop cannot read stdin ('-') or a pipe twice: give log files")
     validate_inputs(settings.inputs, settings.input_format)
+    outputs = {"--output": settings.output, "--learn-noise": settings.learn_noise}
+    stdout = sys.stdout.fileno() if settings.output is None and sys.stdout else None
+    check_outputs([*settings.inputs, settings.config.source], outputs, stdout)
     with events_output(settings.output) as stream:
         lifecycle = Lifecycle(settings, console, stream)
         job: Job = Fleet(lifecycle) if settings.workers > 1 else SingleRun(lifecycle)

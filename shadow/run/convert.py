@@ -16,6 +16,7 @@ from shadow.config.synth import SynthConfig
 from shadow.config.table import default_of
 from shadow.model import InputProblem, UnreadableInput
 from shadow.sources import synth
+from shadow.sources.clobber import check_outputs
 from shadow.sources.opening import iter_inputs, validate_inputs
 from shadow.stdio import Console, point_at_devnull
 
@@ -24,6 +25,7 @@ def convert(paths: list[str], fmt: str, console: Console, out: BinaryIO | None =
     """Every record of `paths` as native JSONL on `out` (stdout), each unreadable record on
     stderr; exit 1 if there were any, 2 (raised) if a log cannot be read at all."""
     validate_inputs(paths, fmt)
+    check_outputs(paths, {}, sys.stdout.fileno() if out is None else None)
     out = out if out is not None else sys.stdout.buffer
     converted = problems = 0
     unreadable = False

@@ -81,9 +81,12 @@ def events_output(path: str | None) -> Iterator[IO[bytes] | None]:
 
 def client_session() -> aiohttp.ClientSession:
     """The run's one HTTP client: no overall timeout (each request sets its own), no pool limit
-    (the replay bounds concurrency), answers decoded, no User-Agent of its own."""
+    (the replay bounds concurrency), answers decoded, no User-Agent of its own, and no cookie
+    jar: a `Set-Cookie` from one target must never reach the next request to either target,
+    which goes out with the cookies its record holds and no other."""
     return aiohttp.ClientSession(
         connector=aiohttp.TCPConnector(limit=0, force_close=False),
+        cookie_jar=aiohttp.DummyCookieJar(),
         timeout=aiohttp.ClientTimeout(total=None),
         auto_decompress=True,
         skip_auto_headers=("User-Agent",),

@@ -23,9 +23,9 @@ from shadow.compare.noise import calibrator
 from shadow.config.load import Config
 from shadow.events.redact import ALWAYS_REDACTED, Redactor
 from shadow.events.sink import Sink
-from shadow.model import Exchange, Failure, Record, Response
+from shadow.model import Exchange, Failure, Outcome, Record, Response
 from shadow.replay.auth import Authenticator, AuthError
-from shadow.replay.pool import Prepared
+from shadow.replay.pool import Prepared, internal_failure
 from shadow.replay.routes import Router
 from shadow.run.progress import TimeoutStreaks
 from shadow.run.tally import Tally
@@ -107,19 +107,34 @@ class Pipeline:
 
     def finish(self, exchange: Exchange) -> None:
         """Compare, judge noise, count, and write the exchange's event (if it has one)."""
-        primary = exchange.outcomes.get("primary")
-        candidate = exchange.outcomes.get("candidate")
-        if isinstance(primary, Response) and isinstance(candidate, Response):
-            exchange.diffs = diff_responses(primary, candidate, exchange.rules)
-        if self._observe(exchange):
-            return
-        if self.noise is not None:
-            self.noise.judge(exchange)
+        try:
+            if self._judge(exchange):
+                return
+        except Exception as exc:  # noqa: BLE001 - a bug in comparing one exchange is its error
+            failure = internal_failure(exc)
+            outcomes: dict[str, Outcome] = dict.fromkeys(exchange.outcomes, failure)
+            exchange = Exchange(
+                exchange.seq, exchange.record, exchange.endpoint, exchange.rules, outcomes
+            )
+            self.warm.discard(exchange.seq)
         outcome = self.tally.add(exchange)
         if outcome != "match" or self.emit == "all":
             show_noise = self.emit == "all"
             auth = self.auth_header(exchange.record) if outcome != "match" else None
             self.sink.exchange(exchange, outcome, self.redact, show_noise, auth)
+
+    def _judge(self, exchange: Exchange) -> bool:
+        """Compare and judge noise; True for a warm-up exchange (counted apart, no event).
+        Nothing is counted here, so a bug raised from here can still count the exchange."""
+        primary = exchange.outcomes.get("primary")
+        candidate = exchange.outcomes.get("candidate")
+        if isinstance(primary, Response) and isinstance(candidate, Response):
+            exchange.diffs = diff_responses(primary, candidate, exchange.rules)
+        if self._observe(exchange):
+            return True
+        if self.noise is not None:
+            self.noise.judge(exchange)
+        return False
 
     def _observe(self, exchange: Exchange) -> bool:
         """Watch for a hung target; True for a warm-up exchange (counted apart, no event)."""

@@ -242,11 +242,23 @@ def _body(buf: _Buffer, head: bytes, start: int, limit: int) -> tuple[bytes | No
             raise _CutOff(f"the body has {len(buf.data) - start} of {length} bytes")
         body = bytes(buf.data[start:end])
     else:
-        # No length: HTTP says no body, but a capture may still hold one up to the separator.
-        end = buf.find(SEPARATOR, start, start + limit)
-        end = end if end >= 0 else len(buf.data)
-        body = bytes(buf.data[start:end]) or None
+        # Neither: a request has no body (RFC 9112 section 6.3), so the separator must follow
+        # the head; bytes before it would be a second message merged into this one.
+        body, end = None, _blank_until_separator(buf, start, limit)
     return body, _after(buf, end)
+
+
+def _blank_until_separator(buf: _Buffer, start: int, limit: int) -> int:
+    """Where the separator after a bodiless head starts (line ends before it are allowed)."""
+    found = buf.find(SEPARATOR, start, start + limit)
+    end = found if found >= 0 else len(buf.data)
+    extra = len(bytes(buf.data[start:end]).strip(b"\r\n"))
+    if extra:
+        raise _Framing(
+            f"{extra} bytes after a head with neither Content-Length nor Transfer-Encoding "
+            "(such a request has no body)"
+        )
+    return end
 
 
 def _after(buf: _Buffer, end: int) -> int:

@@ -1,9 +1,15 @@
-"""The native format: one JSON object per line (README "Request logs")."""
+"""The native format: one JSON object per line (README "Request logs").
+
+A `body` given as a JSON value is sent as the bytes the line holds for it (number text, key
+order, spacing), not as the value written again: JSON has no limit on a number's digits,
+and a parser's floats would send `1.8446744073709552e+19` for `18446744073709551616`.
+"""
 
 from __future__ import annotations
 
 import base64
 import binascii
+import json
 from collections.abc import Iterator, Mapping
 from typing import Any, BinaryIO
 from urllib.parse import urlsplit
@@ -11,6 +17,9 @@ from urllib.parse import urlsplit
 import orjson
 
 from shadow.model import InputProblem, Item, Record, json_body_bytes
+
+_DECODER = json.JSONDecoder()
+_SPACE = " \t\n\r"
 
 
 def read_records(stream: BinaryIO, source: str, max_record_bytes: int) -> Iterator[Item]:
@@ -33,7 +42,8 @@ def read_records(stream: BinaryIO, source: str, max_record_bytes: int) -> Iterat
             yield InputProblem(source, number, f"not valid JSON: {exc}")
             continue
         try:
-            yield record_from_dict(data, source, number)
+            raw = raw_member(line, "body") if isinstance(data, dict) and "body" in data else None
+            yield record_from_dict(data, source, number, raw)
         except ValueError as exc:
             yield InputProblem(source, number, str(exc))
 
@@ -45,18 +55,49 @@ def _skip_rest_of_line(stream: BinaryIO, chunk_bytes: int) -> None:
             return
 
 
-def record_from_dict(data: Any, source: str = "", line: int = 0) -> Record:
-    """A Record from a native JSON object; ValueError says what is wrong with it."""
+def raw_member(line: bytes, key: str) -> bytes | None:
+    """The bytes of member `key`'s value in a JSON object `line` already known to be valid
+    (the last one, as parsers keep the last of duplicate keys); None if it cannot be found."""
+    text = line.decode("utf-8")
+    i = _skip(text, 0) + 1  # past "{"
+    found = None
+    try:
+        while (i := _skip(text, i)) < len(text) and text[i] != "}":
+            name, i = json.decoder.scanstring(text, i + 1)  # type: ignore[attr-defined]
+            start = _skip(text, _skip(text, i) + 1)  # past ":"
+            _, end = _DECODER.raw_decode(text, start)
+            if name == key:
+                found = text[start:end]
+            i = _skip(text, end)
+            i += text[i] == ","
+    except (ValueError, RecursionError, IndexError):
+        return None  # nesting deeper than this parser goes: the value is written again
+    return found.encode("utf-8") if found is not None else None
+
+
+def _skip(text: str, i: int) -> int:
+    while i < len(text) and text[i] in _SPACE:
+        i += 1
+    return i
+
+
+def record_from_dict(
+    data: Any, source: str = "", line: int = 0, raw_body: bytes | None = None
+) -> Record:
+    """A Record from a native JSON object; ValueError says what is wrong with it.
+    `raw_body` is the text the log holds for a JSON `body`, sent as it is when given."""
     if not isinstance(data, dict):
         raise ValueError(f"a record must be a JSON object, not {type(data).__name__}")
     method = data.get("method")
-    if not isinstance(method, str) or not method.isalpha():
-        raise ValueError("'method' is required and must be a word such as GET")
+    if not isinstance(method, str) or not method.isascii() or not method.isalpha():
+        raise ValueError("'method' is required and must be a word such as GET (ASCII letters)")
     path = _path(data.get("path"))
     body_keys = [k for k in ("body", "body_text", "body_b64") if k in data]
     if len(body_keys) > 1:
         raise ValueError(f"at most one of body, body_text, body_b64; found {body_keys}")
     body_form, body, body_bytes = _body(data, body_keys[0] if body_keys else "")
+    if body_form == "json" and raw_body is not None:
+        body_bytes = raw_body
     return Record(
         method=method.upper(),
         path=path,

@@ -571,9 +571,27 @@ async def test_a_bug_in_a_worker_ends_the_replay_with_it(pair: Pair, concurrency
         )
 
 
-async def test_a_bug_in_prepare_ends_the_replay_with_it(pair: Pair) -> None:
+@pytest.mark.parametrize("concurrency", [1, 2])
+async def test_a_bug_before_finish_is_that_records_internal_error(
+    pair: Pair, concurrency: int
+) -> None:
+    # A bug while one record is prepared is that record's error (kind `internal`, naming
+    # the exception); the workers go on with the rest, and nothing is lost or waited for.
     def prepare(record: Record) -> Prepared:
-        raise BugInFinish(record.path)
+        if record.path.endswith(("/1", "/4")):
+            raise BugInFinish(record.path)
+        return plain(record)
 
-    with pytest.raises(BugInFinish, match="/items/0"):
-        await replay(pair.targets(), [Record("GET", "/items/0")], prepare=prepare)
+    records = [Record("GET", f"/items/{n}") for n in range(6)]
+    exchanges = await replay(
+        pair.targets(), records, ReplayConfig(concurrency=concurrency), prepare=prepare
+    )
+
+    assert sorted(e.seq for e in exchanges) == list(range(6))
+    failed = {e.record.path: e.outcomes for e in exchanges if e.failed_sides()}
+    assert sorted(failed) == ["/items/1", "/items/4"]
+    for outcomes in failed.values():
+        for outcome in outcomes.values():
+            assert isinstance(outcome, Failure) and outcome.kind == "internal"
+            assert "BugInFinish" in outcome.message
+    assert len(pair.primary.seen) == 4  # the two that failed were never sent
