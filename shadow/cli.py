@@ -28,8 +28,23 @@ from shadow.config.load import (
     load,
     replace_targets,
 )
-from shadow.config.replay import RateSpec, ReplayConfig, parse_duration, parse_rate
-from shadow.config.settings import AUTO, EMIT, INPUT_FORMATS, RunSettings, Shard, parse_shard
+from shadow.config.replay import (
+    MAX_CONCURRENCY,
+    NO_ZERO_TIMEOUT,
+    RateSpec,
+    ReplayConfig,
+    parse_duration,
+    parse_rate,
+)
+from shadow.config.settings import (
+    AUTO,
+    EMIT,
+    INPUT_FORMATS,
+    MAX_WORKERS,
+    RunSettings,
+    Shard,
+    parse_shard,
+)
 from shadow.config.synth import SynthConfig
 from shadow.config.table import default_of
 from shadow.errors import (
@@ -48,6 +63,27 @@ def _positive_int(text: str) -> int:
     value = int(text)
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be at least 1, not {value}")
+    return value
+
+
+def _concurrency(text: str) -> int:
+    value = _positive_int(text)
+    if value > MAX_CONCURRENCY:
+        raise argparse.ArgumentTypeError(f"must be at most {MAX_CONCURRENCY}, not {value}")
+    return value
+
+
+def _workers(text: str) -> int:
+    value = _positive_int(text)
+    if value > MAX_WORKERS:
+        raise argparse.ArgumentTypeError(f"must be at most {MAX_WORKERS}, not {value}")
+    return value
+
+
+def _timeout(text: str) -> float:
+    value = _number(text)
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be above 0, not {text}{NO_ZERO_TIMEOUT}")
     return value
 
 
@@ -79,9 +115,13 @@ def _add_run_options(p: argparse.ArgumentParser) -> None:
         metavar="FILE",
         help="calibrate, and write the learned noise rules to FILE (TOML, to review)",
     )
-    p.add_argument("--concurrency", type=_positive_int, help="requests in flight at once")
+    p.add_argument(
+        "--concurrency",
+        type=_concurrency,
+        help=f"requests in flight at once (at most {MAX_CONCURRENCY})",
+    )
     _add_pacing_options(p)
-    p.add_argument("--timeout", type=_non_negative, metavar="S", help="per request, seconds")
+    p.add_argument("--timeout", type=_timeout, metavar="S", help="per request, seconds (above 0)")
     p.add_argument("--limit", type=_positive_int, metavar="N", help="replay at most N records")
     p.add_argument(
         "--emit",
@@ -111,7 +151,7 @@ def _add_scale_options(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument(
         "--workers",
-        type=_positive_int,
+        type=_workers,
         metavar="N",
         help="replay with N processes on this machine, records split by lane "
         f"(default {default_of(RunSettings, 'workers')})",

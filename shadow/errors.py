@@ -107,6 +107,14 @@ def check_at_least(field: str, value: float, minimum: float) -> None:
         raise InvalidValue(field, f"must be at least {_show(minimum)}, not {_show(value)}")
 
 
+def check_above(field: str, value: float, minimum: float, why: str = "") -> None:
+    """`value` is a finite number above `minimum`; `why` says what the excluded bound would
+    have meant (a timeout of 0 is not "no timeout")."""
+    check_at_least(field, value, minimum)
+    if value == minimum:
+        raise InvalidValue(field, f"must be above {_show(minimum)}{why}")
+
+
 def check_fraction(field: str, value: float) -> None:
     """`value` is a fraction of exchanges, 0 to 1."""
     check_at_least(field, value, 0)

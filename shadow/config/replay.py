@@ -7,8 +7,10 @@ import re
 from dataclasses import dataclass, field
 
 from shadow.config.table import UNSET, Table
-from shadow.errors import InvalidValue, check_at_least, check_choice
+from shadow.errors import InvalidValue, check_above, check_at_least, check_choice
 
+MAX_CONCURRENCY = 10_000  # records in flight: past this, file descriptors run out first
+NO_ZERO_TIMEOUT = " (every request has a timeout: 0 would mean none; give a long one instead)"
 LANE_SOURCES = ("record", "header", "path")
 HOST_HEADERS = ("target", "preserve")
 RECORDED_AUTH = ("keep", "drop", "replace")
@@ -22,7 +24,10 @@ def parse_duration(text: str) -> float:
     match = _DURATION.fullmatch(text.strip())
     if match is None:
         raise ValueError(f"not a duration: {text!r} (use e.g. 30s, 10m, 2h)")
-    return float(match["value"]) * _UNITS[match["unit"]]
+    seconds = float(match["value"]) * _UNITS[match["unit"]]
+    if not math.isfinite(seconds):
+        raise ValueError(f"not a finite duration: {text[:40]!r}")
+    return seconds
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,7 +104,11 @@ class ReplayConfig:
 
     def __post_init__(self) -> None:
         check_at_least("concurrency", self.concurrency, 1)
-        check_at_least("timeout_s", self.timeout_s, 0)
+        if self.concurrency > MAX_CONCURRENCY:
+            raise InvalidValue(
+                "concurrency", f"must be at most {MAX_CONCURRENCY}, not {self.concurrency}"
+            )
+        check_above("timeout_s", self.timeout_s, 0, NO_ZERO_TIMEOUT)
         check_at_least("rate", self.rate, 0)
         check_choice("host_header", self.host_header, HOST_HEADERS)
         check_at_least("max_body_bytes", self.max_body_bytes, 1)
@@ -123,6 +132,9 @@ def parse_replay(t: Table) -> ReplayConfig:
     )
     lane.done()
     methods = t.strings("methods")
+    for method in methods or ():
+        if not method.isascii() or not method.isalpha():  # "\u017fet".upper() is "SET"
+            raise t.fail("methods", f"must be HTTP methods such as GET, not {method[:40]!r}")
     replay = t.build(
         ReplayConfig,
         concurrency=t.integer("concurrency"),

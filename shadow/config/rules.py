@@ -7,11 +7,11 @@ global ones.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from shadow.config.auth import AuthProfile
+from shadow.config.routepattern import RoutePattern
 from shadow.config.table import UNSET, Table
 from shadow.errors import InvalidValue
 from shadow.model import CompareRules
@@ -27,19 +27,21 @@ class EndpointRule:
     name: str = ""
     rules: CompareRules = field(default_factory=CompareRules)
     auth: str | None = None
-    regex: re.Pattern[str] = field(init=False, repr=False, compare=False)
+    pattern: RoutePattern = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if not self.route.startswith("/"):
             raise InvalidValue(
                 "route", "missing or not starting with '/' (a route such as /items/{id})"
             )
+        if not self.method.isascii():  # "\u017fet".upper() is "SET": check first
+            raise InvalidValue("method", f"must be ASCII letters or *, not {self.method!r}")
         method = self.method.upper()
         object.__setattr__(self, "method", method)
         if not self.name:
             name = self.route if method == "*" else f"{method} {self.route}"
             object.__setattr__(self, "name", name)
-        object.__setattr__(self, "regex", route_regex(self.route))
+        object.__setattr__(self, "pattern", RoutePattern.compile(self.route))
 
 
 def parse_rules(t: Table) -> CompareRules:
@@ -85,19 +87,6 @@ def merge_rules(base: CompareRules, extra: CompareRules) -> CompareRules:
         ignore_headers=tuple(dict.fromkeys(base.ignore_headers + extra.ignore_headers)),
         relative_tolerance=max(base.relative_tolerance, extra.relative_tolerance),
     )
-
-
-def route_regex(route: str) -> re.Pattern[str]:
-    """`/score/{scorer}/{address}` -> a regex; `{name}` is one segment, `*` anything."""
-    out = []
-    for piece in re.split(r"(\{[^}/]*\}|\*)", route):
-        if piece == "*":
-            out.append(".*")
-        elif piece.startswith("{") and piece.endswith("}"):
-            out.append("[^/]+")
-        else:
-            out.append(re.escape(piece))
-    return re.compile("".join(out) + r"/?(?:\?.*)?")
 
 
 def parse_endpoint(t: Table, auth: Mapping[str, AuthProfile]) -> EndpointRule:

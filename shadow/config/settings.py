@@ -12,11 +12,12 @@ from typing import Any
 
 from shadow.config.load import Config
 from shadow.config.replay import RateSpec
-from shadow.errors import check_at_least, check_choice
+from shadow.errors import InvalidValue, check_at_least, check_choice
 
 AUTO = "auto"
 INPUT_FORMATS = ("jsonl", "har", "gor", "access")
 EMIT = ("mismatches", "all")
+MAX_WORKERS = 256  # processes on one machine: past this, split the run with --shard instead
 DRAIN_MARGIN_S = 1.0  # past the request timeout, before a stopped run cancels what is left
 
 
@@ -82,6 +83,8 @@ class RunSettings:
         check_choice("input_format", self.input_format, (AUTO, *INPUT_FORMATS))
         check_at_least("max_wait_s", self.max_wait_s, 0)
         check_at_least("workers", self.workers, 1)
+        if self.workers > MAX_WORKERS:
+            raise InvalidValue("workers", f"must be at most {MAX_WORKERS}, not {self.workers}")
         for name in ("limit", "speed", "duration_s", "drain_s", "synth", "seed"):
             value = getattr(self, name)
             if value is not None:

@@ -10,6 +10,7 @@ the config, only on a drawn value that makes a request invalid.
 from __future__ import annotations
 
 import itertools
+import math
 import re
 import string
 from collections.abc import Mapping
@@ -76,7 +77,7 @@ class Step:
     auth: str | None = None
 
     def __post_init__(self) -> None:
-        if not self.method.isalpha():
+        if not self.method.isascii() or not self.method.isalpha():
             raise InvalidValue("method", f"must be a word such as GET, not {self.method!r}")
 
 
@@ -244,8 +245,10 @@ def _choice(g: Table, name: str) -> Variable:
     if weights and len(weights) != len(values):
         raise g.fail("weights", f"has {len(weights)} weights for {len(values)} values")
     for weight in weights:
-        if isinstance(weight, bool) or not isinstance(weight, int | float) or weight <= 0:
+        if isinstance(weight, bool) or not isinstance(weight, int | float) or not weight > 0:
             raise g.fail("weights", f"must be positive numbers; found {weight!r}")
+        if not math.isfinite(weight):
+            raise g.fail("weights", f"must be finite numbers; found {weight!r}")
     cum_weights = tuple(itertools.accumulate(float(w) for w in weights))
     return g.build(Variable, name=name, gen="choice", values=values, cum_weights=cum_weights)
 
@@ -324,7 +327,7 @@ def _step(
     profile = _profile(s, auth) or default_profile
     step = s.build(
         Step,
-        method=method.upper() if isinstance(method, str) else UNSET,
+        method=method.upper() if isinstance(method, str) and method.isascii() else method,
         path=_checked(s, "path", compile_text(path), known),
         headers=tuple(
             (k, _checked(s, f"headers.{k}", compile_text(v), known)) for k, v in merged.items()

@@ -10,6 +10,7 @@ file and the key. A value built in code is therefore checked exactly as one read
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal, TypeVar
@@ -79,6 +80,9 @@ class Table:
             raise self.fail(name, f"must be {what}, not a boolean")
         if not isinstance(value, kinds):
             raise self.fail(name, f"must be {what}, not {kind_name(value)}")
+        if isinstance(value, float) and not math.isfinite(value):
+            # TOML has nan and inf; every range check (`< min`) passes a NaN, so none gets in.
+            raise self.fail(name, f"must be a finite number, not {value}")
         return value
 
     def text(self, name: str) -> str | Unset:

@@ -70,7 +70,7 @@ class Replayer:
         self._settings = settings
         self._prepare = prepare
         self._finish = finish
-        self._timeout = aiohttp.ClientTimeout(total=settings.timeout_s or None)
+        self._timeout = aiohttp.ClientTimeout(total=settings.timeout_s)
         self._lane_regex = re.compile(settings.lane.pattern) if settings.lane.pattern else None
         self._bases = {name: t.url for name, t in targets.items()}
         self.pending: dict[int, Record] = {}

@@ -67,7 +67,7 @@ class Router:
         matches = tuple(
             i
             for i, rule in enumerate(self._endpoints)
-            if rule.method in ("*", record.method) and rule.regex.fullmatch(record.path)
+            if rule.method in ("*", record.method) and rule.pattern.matches(record.path)
         )
         if not matches:
             template = infer_template(record.path)

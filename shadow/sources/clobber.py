@@ -44,11 +44,11 @@ def check_outputs(
                 "each reading would take records from the other"
             )
         seen[(dev, ino)] = path
-    for option, path in outputs.items():
-        found = _identity(path) if path else None
+    for option, output in outputs.items():
+        found = _identity(output) if output else None
         if found is not None and found[:2] in seen:
             raise UsageError(
-                f"{option} {path} is the input {seen[found[:2]]}: writing there would destroy "
+                f"{option} {output} is the input {seen[found[:2]]}: writing there would destroy "
                 "it before it is read"
             )
     if stdout_fd is None:
