@@ -287,6 +287,8 @@ class Exchange:
     outcomes: dict[str, Outcome]
     diffs: list[Difference] = field(default_factory=list)
     noise: list[Difference] = field(default_factory=list)  # differences suppressed as noise
+    # Found past `[replay] max_differences`: not kept, never judged noise, always a mismatch.
+    diffs_left_out: int = 0
 
     def failed_sides(self) -> list[str]:
         # Only the two compared sides count: a calibration answer that fails costs a noise

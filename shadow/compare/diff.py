@@ -16,6 +16,9 @@ Design notes, stated once:
 * A keyed unordered array (`unordered = { "/items" = "id" }`) pairs its objects by that member,
   so a changed element is walked like any object and reported at the primary's index; elements
   left unpaired are matched as a multiset, then reported `missing` or `extra`.
+* At most `max_differences` are kept per exchange (`Differences`): two large bodies that
+  differ everywhere would otherwise hold a Difference per node. The walk still goes on to
+  the end, counting, so `total` says how many there were.
 * Headers: names are case-insensitive. `headers = ["*"]` compares every header except the
   volatile ones below and `ignore_headers`; a name listed explicitly is always compared in full.
 """
@@ -42,7 +45,9 @@ from shadow.compare.pointers import Path, State, compile_rules, format_pointer, 
 from shadow.model import CompareRules, Difference, Response
 
 __all__ = [
+    "DEFAULT_MAX_DIFFERENCES",
     "VOLATILE_HEADERS",
+    "Differences",
     "diff_json",
     "diff_responses",
     "match_pointer",
@@ -69,27 +74,59 @@ _DIGIT_RUN = b"0" * 19  # the shortest integer orjson may not read exactly
 _BEFORE_NUMBER = frozenset(b"[:, \t\r\n")  # what may come right before a JSON number
 
 _Frame: TypeAlias = "tuple[Path, Any, Any, State, Norm | None]"
+DEFAULT_MAX_DIFFERENCES = 100
+
+
+class Differences(list[Difference]):
+    """The first `cap` differences found, in the order found; `total` counts all of them."""
+
+    def __init__(self, cap: int = DEFAULT_MAX_DIFFERENCES) -> None:
+        super().__init__()
+        self.cap = cap
+        self.total = 0
+
+    def append(self, diff: Difference) -> None:
+        self.total += 1
+        if len(self) < self.cap:
+            super().append(diff)
+
+    def extend(self, diffs: Iterable[Difference]) -> None:
+        for diff in diffs:
+            self.append(diff)
+
+    @property
+    def left_out(self) -> int:
+        return self.total - len(self)
 
 
 # --- public API ------------------------------------------------------------------------------
 
 
-def diff_responses(primary: Response, candidate: Response, rules: CompareRules) -> list[Difference]:
-    """Every difference between two responses: status, the headers `rules` select, body."""
-    out: list[Difference] = []
+def diff_responses(
+    primary: Response,
+    candidate: Response,
+    rules: CompareRules,
+    max_differences: int = DEFAULT_MAX_DIFFERENCES,
+) -> Differences:
+    """The differences between two responses (status, the headers `rules` select, body): the
+    first `max_differences` of them, and how many there were."""
+    out = Differences(max_differences)
     if rules.compare_status and primary.status != candidate.status:
         out.append(Difference("status", "status", primary.status, candidate.status))
     if rules.headers:
         out.extend(_diff_headers(primary, candidate, rules))
     # Identical bytes are equal whatever they hold; most pairs stop here without parsing.
     if primary.body != candidate.body:
-        out.extend(_diff_bodies(primary.body, candidate.body, rules))
+        _diff_bodies(primary.body, candidate.body, rules, out)
     return out
 
 
-def diff_json(primary: Any, candidate: Any, rules: CompareRules) -> list[Difference]:
-    """Differences between two parsed JSON values, located by RFC 6901 pointers."""
-    out: list[Difference] = []
+def diff_json(
+    primary: Any, candidate: Any, rules: CompareRules, out: list[Difference] | None = None
+) -> list[Difference]:
+    """Differences between two parsed JSON values, located by RFC 6901 pointers (appended to
+    `out` when given, which may keep only some of them: see `Differences`)."""
+    out = [] if out is None else out
     stack: list[_Frame] = [(None, primary, candidate, compile_rules(rules).root, None)]
     while stack:
         frame = stack.pop()
@@ -186,14 +223,13 @@ def _header_value(response: Response, wanted: str) -> str | None:
     return ", ".join(values) if values else None
 
 
-def _diff_bodies(primary: bytes, candidate: bytes, rules: CompareRules) -> list[Difference]:
+def _diff_bodies(primary: bytes, candidate: bytes, rules: CompareRules, out: Differences) -> None:
     ok_p, value_p = parse_json_body(primary)
     ok_c, value_c = parse_json_body(candidate) if ok_p else (False, None)
     if ok_p and ok_c:
-        return diff_json(value_p, value_c, rules)
-    if compile_rules(rules).root.ignored:
-        return []
-    return [Difference("/", "body", _summarize(primary), _summarize(candidate))]
+        diff_json(value_p, value_c, rules, out)
+    elif not compile_rules(rules).root.ignored:
+        out.append(Difference("/", "body", _summarize(primary), _summarize(candidate)))
 
 
 def _summarize(body: bytes) -> dict[str, Any]:

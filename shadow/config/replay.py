@@ -97,6 +97,9 @@ class ReplayConfig:
     methods: tuple[str, ...] = ()  # empty: all methods
     max_body_bytes: int = 64 << 20
     max_record_bytes: int = 16 << 20
+    max_bodies_bytes: int = 512 << 20  # every body held in memory at once, all exchanges
+    max_differences: int = 100  # kept per exchange; the rest counted (`diffs_total`)
+    max_event_bytes: int = 1 << 20  # one event line; past it, values and diffs are cut
     recorded_auth: str = "keep"  # keep | drop | replace: credentials captured in the log
     progress_interval_s: float = 10.0  # 0: no progress events
     behind_warning_s: float = 5.0  # lag behind the schedule that makes a behind_schedule event
@@ -113,6 +116,9 @@ class ReplayConfig:
         check_choice("host_header", self.host_header, HOST_HEADERS)
         check_at_least("max_body_bytes", self.max_body_bytes, 1)
         check_at_least("max_record_bytes", self.max_record_bytes, 64)
+        check_at_least("max_bodies_bytes", self.max_bodies_bytes, self.max_body_bytes)
+        check_at_least("max_differences", self.max_differences, 1)
+        check_at_least("max_event_bytes", self.max_event_bytes, 4096)
         check_choice("recorded_auth", self.recorded_auth, RECORDED_AUTH)
         check_at_least("progress_interval_s", self.progress_interval_s, 0)
         check_at_least("behind_warning_s", self.behind_warning_s, 0)
@@ -146,6 +152,9 @@ def parse_replay(t: Table) -> ReplayConfig:
         methods=tuple(m.upper() for m in methods) if methods else UNSET,
         max_body_bytes=t.integer("max_body_bytes"),
         max_record_bytes=t.integer("max_record_bytes"),
+        max_bodies_bytes=t.integer("max_bodies_bytes"),
+        max_differences=t.integer("max_differences"),
+        max_event_bytes=t.integer("max_event_bytes"),
         recorded_auth=t.text("recorded_auth"),
         progress_interval_s=t.number("progress_interval_s"),
         behind_warning_s=t.number("behind_warning_s"),

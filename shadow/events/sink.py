@@ -23,11 +23,13 @@ import structlog
 from structlog.typing import Processor
 
 from shadow.events.curl import curl_command
+from shadow.events.fit import fit_event, mark
 from shadow.events.redact import Redactor
 from shadow.model import Behind, Exchange, Failure, Response, Sample, Usage
 from shadow.stdio import point_at_devnull
 
 SCHEMA_VERSION = 1
+_HEAD_BYTES = 256
 
 _FLOAT_DIGITS = 3
 
@@ -103,8 +105,11 @@ class Sink:
         on_closed: Callable[[], None] | None = None,
         *,
         processors: Sequence[Processor] | None = None,
+        max_event_bytes: int = 1 << 20,
     ) -> None:
         self.run_id = run_id
+        # Room kept for `event`, `ts` and `run_id`, which are added when the line is rendered.
+        self._fit_bytes = max_event_bytes - _HEAD_BYTES
         self._stream = stream if stream is not None else sys.stdout.buffer
         self._on_closed = on_closed
         self.closed = False
@@ -227,22 +232,25 @@ class Sink:
         request = redactor.request(exchange.record)
         fields = _exchange_fields(exchange, request)
         if outcome == "error":
-            self.emit(
-                "error",
-                **fields,
-                **_failure_fields(exchange),
-                curl=curl_command(request, auth_header),
-            )
+            fields.update(_failure_fields(exchange), curl=curl_command(request, auth_header))
+            self.emit("error", **fit_event(fields, self._fit_bytes))
             return
         noise = [{**redactor.diff(d), "suppressed": "noise"} for d in exchange.noise]
         noise = noise if show_noise else []
         if outcome == "mismatch":
             diffs = [redactor.diff(d) for d in exchange.diffs] + noise
-            self.emit("mismatch", **fields, diffs=diffs, curl=curl_command(request, auth_header))
+            fields.update(diffs=diffs, curl=curl_command(request, auth_header))
+            if exchange.diffs_left_out:
+                fields["diffs_total"] = len(exchange.diffs) + exchange.diffs_left_out
+                mark(fields, "diffs")
+            self.emit("mismatch", **fit_event(fields, self._fit_bytes))
         elif noise:
-            self.emit("match", **fields, suppressed="noise", diffs=noise)
+            self.emit(
+                "match",
+                **fit_event({**fields, "suppressed": "noise", "diffs": noise}, self._fit_bytes),
+            )
         else:
-            self.emit("match", **fields)
+            self.emit("match", **fit_event(fields, self._fit_bytes))
 
     def unfinished(
         self,
@@ -255,19 +263,19 @@ class Sink:
     ) -> None:
         """An `error` for a record admitted but never finished: the run was cut short
         (`side`: the target whose death cut it short, else `both`)."""
-        self.emit(
-            "error",
-            seq=seq,
-            id=request.get("id"),
-            endpoint=endpoint,
-            request=request,
-            status={},
-            latency_ms={},
-            side=side,
-            error="cancelled",
-            message=reason,
-            curl=curl_command(request, auth_header),
-        )
+        fields = {
+            "seq": seq,
+            "id": request.get("id"),
+            "endpoint": endpoint,
+            "request": request,
+            "status": {},
+            "latency_ms": {},
+            "side": side,
+            "error": "cancelled",
+            "message": reason,
+            "curl": curl_command(request, auth_header),
+        }
+        self.emit("error", **fit_event(fields, self._fit_bytes))
 
     def input_error(self, source: str, line: int, message: str) -> None:
         self.emit("input_error", source=source, line=line, message=message)

@@ -38,6 +38,7 @@ from shadow.model import (
     Response,
     request_target,
 )
+from shadow.replay.budget import BodyBudget
 from shadow.replay.partition import lane_of
 from shadow.replay.routes import infer_template
 
@@ -73,6 +74,8 @@ class Replayer:
         self._timeout = aiohttp.ClientTimeout(total=settings.timeout_s)
         self._lane_regex = re.compile(settings.lane.pattern) if settings.lane.pattern else None
         self._bases = {name: t.url for name, t in targets.items()}
+        self.budget = BodyBudget(settings.max_bodies_bytes)
+        self._held: dict[int, int] = {}  # seq -> body bytes it holds of the budget
         self.pending: dict[int, Record] = {}
         self.in_flight = 0
 
@@ -162,7 +165,10 @@ class Replayer:
             outcomes: dict[str, Outcome] = dict.fromkeys(self._targets, outcome)
             exchange = Exchange(seq, record, endpoint, CompareRules(), outcomes)
         self.pending.pop(seq, None)
-        self._finish(exchange)
+        try:
+            self._finish(exchange)
+        finally:
+            self._release(seq)
 
     async def _one(self, seq: int, record: Record, intended: float | None) -> Exchange:
         prepared = self._prepare(record)
@@ -176,7 +182,7 @@ class Replayer:
                     *(
                         _given(prepared.down[name])
                         if name in prepared.down
-                        else self._send(name, record, prepared.headers, intended, prepared.drop)
+                        else self._send(name, seq, record, prepared, intended)
                         for name in targets
                     )
                 )
@@ -184,7 +190,7 @@ class Replayer:
                 self.in_flight -= 1
             outcomes = dict(zip(targets, results, strict=True))
             if prepared.reference is not None:
-                await self._ask_again(record, prepared, outcomes)
+                await self._ask_again(seq, record, prepared, outcomes)
         return Exchange(seq, record, prepared.endpoint, prepared.rules, outcomes)
 
     def _concurrent(self) -> list[str]:
@@ -192,7 +198,7 @@ class Replayer:
         return [name for name in self._targets if name != "secondary"]
 
     async def _ask_again(
-        self, record: Record, prepared: Prepared, outcomes: dict[str, Outcome]
+        self, seq: int, record: Record, prepared: Prepared, outcomes: dict[str, Outcome]
     ) -> None:
         """The reference answer, asked after the primary answered so clock fields move on."""
         target = prepared.reference
@@ -203,7 +209,7 @@ class Replayer:
             return
         self.in_flight += 1
         try:
-            outcomes[key] = await self._send(target, record, prepared.headers, None, prepared.drop)
+            outcomes[key] = await self._send(target, seq, record, prepared, None)
         finally:
             self.in_flight -= 1
 
@@ -232,15 +238,10 @@ class Replayer:
         return headers
 
     async def _send(
-        self,
-        target: str,
-        record: Record,
-        extra: tuple[tuple[str, str], ...],
-        intended: float | None,
-        drop: frozenset[str] = frozenset(),
+        self, target: str, seq: int, record: Record, prepared: Prepared, intended: float | None
     ) -> Outcome:
         url = URL(self._bases[target] + request_target(record.path), encoded=True)
-        headers = self.request_headers(target, record, extra, drop)
+        headers = self.request_headers(target, record, prepared.headers, prepared.drop)
         started = time.perf_counter()
         # Latency counts from the intended start when pacing, so a slow server cannot hide
         # its slowness by delaying the requests that follow (no coordinated omission).
@@ -254,7 +255,7 @@ class Replayer:
                 allow_redirects=False,
                 timeout=self._timeout,
             ) as resp:
-                body = await self._read_body(resp)
+                body = await self._read_body(resp, seq)
                 if isinstance(body, Failure):
                     return body
                 elapsed = (time.perf_counter() - origin) * 1000
@@ -262,22 +263,52 @@ class Replayer:
         except Exception as exc:  # noqa: BLE001 - every transport failure becomes an event
             return failure_of(exc, self._settings.timeout_s, (time.perf_counter() - origin) * 1000)
 
-    async def _read_body(self, resp: aiohttp.ClientResponse) -> bytes | Failure:
+    async def _read_body(self, resp: aiohttp.ClientResponse, seq: int) -> bytes | Failure:
+        """The body, its bytes taken from the budget (given back by `_release`, or here if
+        the body is not kept)."""
         limit = self._settings.max_body_bytes
         if resp.content_length is not None and resp.content_length > limit:
             return Failure("too_large", f"body of {resp.content_length} bytes over {limit}")
-        if resp.content_length is not None and "Content-Encoding" not in resp.headers:
-            # The parser stops at Content-Length, so the body cannot grow past it: one read
-            # (the chunked loop below costs a few percent of a replay's CPU).
-            return await resp.read()
-        chunks: list[bytes] = []
-        size = 0
-        async for chunk in resp.content.iter_chunked(1 << 16):
-            size += len(chunk)
-            if size > limit:
-                return Failure("too_large", f"body over {limit} bytes")
-            chunks.append(chunk)
-        return b"".join(chunks)
+        taken = 0
+        try:
+            if resp.content_length is not None and "Content-Encoding" not in resp.headers:
+                # The parser stops at Content-Length, so the body cannot grow past it: one
+                # read (the chunked loop below costs a few percent of a replay's CPU).
+                if not self.budget.take(resp.content_length):
+                    return self._over_budget()
+                taken = resp.content_length
+                body = await resp.read()
+                self.budget.give(taken - len(body))
+                self._held[seq] = self._held.get(seq, 0) + len(body)
+                return body
+            chunks: list[bytes] = []
+            async for chunk in resp.content.iter_chunked(1 << 16):
+                if taken + len(chunk) > limit:
+                    self.budget.give(taken)
+                    taken = 0
+                    return Failure("too_large", f"body over {limit} bytes")
+                if not self.budget.take(len(chunk)):
+                    self.budget.give(taken)
+                    taken = 0
+                    return self._over_budget()
+                taken += len(chunk)
+                chunks.append(chunk)
+            self._held[seq] = self._held.get(seq, 0) + taken
+            return b"".join(chunks)
+        except BaseException:
+            self.budget.give(taken)
+            raise
+
+    def _over_budget(self) -> Failure:
+        total = self.budget.total_bytes
+        return Failure(
+            "over_budget",
+            f"not read: the bodies in memory reached max_bodies_bytes ({total} bytes)",
+        )
+
+    def _release(self, seq: int) -> None:
+        """Give record `seq`'s bodies back to the budget, once its exchange is finished."""
+        self.budget.give(self._held.pop(seq, 0))
 
 
 async def _given(outcome: Outcome) -> Outcome:

@@ -102,7 +102,12 @@ class Lifecycle:
         self.console = console
         self.stop = Stop()
         self.run_id = uuid.uuid4().hex[:12]
-        self.sink = Sink(self.run_id, stream, on_closed=self.events_closed)
+        self.sink = Sink(
+            self.run_id,
+            stream,
+            on_closed=self.events_closed,
+            max_event_bytes=self.config.replay.max_event_bytes,
+        )
         self.tally = Tally([s for s in (*SIDES, "secondary") if s in self.config.targets])
         self.started = time.monotonic()
         self.supervisor: Supervisor | None = None

@@ -129,7 +129,10 @@ class Pipeline:
         primary = exchange.outcomes.get("primary")
         candidate = exchange.outcomes.get("candidate")
         if isinstance(primary, Response) and isinstance(candidate, Response):
-            exchange.diffs = diff_responses(primary, candidate, exchange.rules)
+            found = diff_responses(
+                primary, candidate, exchange.rules, self.config.replay.max_differences
+            )
+            exchange.diffs, exchange.diffs_left_out = found, found.left_out
         if self._observe(exchange):
             return True
         if self.noise is not None:

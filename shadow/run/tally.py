@@ -122,7 +122,7 @@ class Tally:
             self.errors += 1
             ep.errors += 1
             return "error"
-        if exchange.diffs:
+        if exchange.diffs or exchange.diffs_left_out:
             self.mismatched += 1
             ep.mismatched += 1
             for diff in exchange.diffs:
@@ -147,7 +147,7 @@ class Tally:
         """Count an exchange sent while a target warmed up: outside the verdict and latency."""
         if exchange.failed_sides():
             outcome, key = "error", "errors"
-        elif exchange.diffs:
+        elif exchange.diffs or exchange.diffs_left_out:
             outcome, key = "mismatch", "mismatched"
         else:
             outcome, key = "match", "matched"

@@ -552,6 +552,30 @@ async def test_a_body_over_max_body_bytes_is_too_large(
             assert isinstance(outcome, Response) and outcome.body == b"x" * size
 
 
+@pytest.mark.parametrize("chunked", [False, True], ids=["content-length", "chunked"])
+async def test_bodies_past_the_total_budget_are_over_budget_and_the_budget_comes_back(
+    pair: Pair, chunked: bool
+) -> None:
+    # The budget holds one 1000-byte body: of each exchange's two, one is read and one is
+    # refused; once each exchange is finished its bytes come back, so the next gets as much.
+    for target in pair.both:
+        target.answer = body_of(1000, chunked)
+    refs: list[Replayer] = []
+    settings = ReplayConfig(concurrency=1, max_body_bytes=1000, max_bodies_bytes=1000)
+
+    exchanges = await replay(
+        pair.targets(), [Record("GET", f"/big/{n}") for n in range(3)], settings, replayer_ref=refs
+    )
+
+    for exchange in exchanges:
+        kinds = sorted(
+            o.kind if isinstance(o, Failure) else "read" for o in exchange.outcomes.values()
+        )
+        assert kinds == ["over_budget", "read"]
+    (replayer,) = refs
+    assert replayer.budget.held_bytes == 0 and replayer.budget.peak_bytes == 1000
+
+
 class BugInFinish(Exception):
     """What a bug in the code after the replayer (compare, tally, sink) would raise."""
 
