@@ -9,7 +9,7 @@ the steps taken:
    `{"omitted_bytes": N}`;
 2. `diffs`: the differences that do not fit are left out (`diffs_total` keeps the count);
 3. `request`: the request's body, headers and `curl` are left out (`omitted_bytes`), its path
-   cut to its first characters.
+   and the endpoint's name cut to their first 200 characters.
 """
 
 from __future__ import annotations
@@ -57,6 +57,8 @@ def fit_event(fields: dict[str, Any], limit: int) -> dict[str, Any]:
         }
         if "curl" in out:
             out["curl"] = None
+        if isinstance(out.get("endpoint"), str):
+            out["endpoint"] = out["endpoint"][:_PATH_CHARS]  # a record's own name may be long
         mark(out, "request")
     return out
 

@@ -22,18 +22,27 @@ _HEX = re.compile(r"(?:0x[0-9a-fA-F]+|[0-9a-fA-F]{16,})")
 _INT = re.compile(r"-?[0-9]+")
 _TOKEN = re.compile(r"[A-Za-z0-9_\-.~%+=]{24,}")
 _MAX_CACHED = 4096
+_MAX_SEGMENT_CHARS = 64
+_MAX_SEGMENTS = 32
+_MAX_TEMPLATE_CHARS = 200
 
 
 @functools.lru_cache(maxsize=8192)
 def infer_template(path: str) -> str:
-    """`/score/3/0xabc?x=1` -> `/score/{int}/{hex}`: variable segments replaced, query dropped."""
+    """`/score/3/0xabc?x=1` -> `/score/{int}/{hex}`: variable segments replaced, query dropped.
+    A name is kept short whatever the path: a long segment is `{long}`, a long template cut."""
     segments = path.split("?", 1)[0].split("/")
-    return "/".join(_segment_kind(s) for s in segments)
+    template = "/".join(_segment_kind(s) for s in segments[:_MAX_SEGMENTS])
+    if len(template) > _MAX_TEMPLATE_CHARS or len(segments) > _MAX_SEGMENTS:
+        return template[:_MAX_TEMPLATE_CHARS].rpartition("/")[0] + "/{...}"
+    return template
 
 
 def _segment_kind(segment: str) -> str:
     if not segment:
         return segment
+    if len(segment) > _MAX_SEGMENT_CHARS:
+        return "{long}"
     if _INT.fullmatch(segment):
         return "{int}"
     if _UUID.fullmatch(segment):

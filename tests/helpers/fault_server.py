@@ -25,6 +25,7 @@ GET /health, /ok/...         200 {"ok": true, "path": ...}
                              Authorization header as its token and a Set-Cookie made from the
                              Cookie header; the candidate changes each of them, so every
                              secret lands in a difference
+/set-cookie                  200 with `Set-Cookie: sid=<variant>-token` (a session to not keep)
 /echo                        200 with the request line, headers and body as JSON
 anything else                404
 
@@ -68,6 +69,13 @@ JSON_BODIES: dict[str, tuple[bytes, bytes]] = {
     "huge-float-same": (b'{"x": 1e400}', b'{"x": 1e400}'),
     "nan": (b'{"x": NaN}', b'{"x": 1}'),
     "infinity": (b'{"x": Infinity}', b'{"x": -Infinity}'),
+    # Every element differs: as many differences as elements.
+    "wide": (json.dumps(list(range(20_000))).encode(), json.dumps(list(range(1, 20_001))).encode()),
+    # One difference, each side 200 kB.
+    "big-value": (
+        json.dumps({"a": "p" * 200_000}).encode(),
+        json.dumps({"a": "c" * 200_000}).encode(),
+    ),
 }
 _PAYLOAD = json.dumps({"encoded": True, "items": list(range(50))}).encode()
 
@@ -163,6 +171,8 @@ class FaultServer:
         if path.startswith("/status/"):
             code = int(path.rsplit("/", 1)[1])
             return await send(writer, code, json.dumps({"status": code}).encode())
+        if path == "/set-cookie":
+            return await send(writer, 200, b'{"cookie": "set"}', cookie=f"{self.variant}-token")
         if path == "/echo":
             echoed = {
                 "method": method,
