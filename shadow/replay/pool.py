@@ -275,7 +275,7 @@ class Replayer:
                 # The parser stops at Content-Length, so the body cannot grow past it: one
                 # read (the chunked loop below costs a few percent of a replay's CPU).
                 if not self.budget.take(resp.content_length):
-                    return self._over_budget()
+                    return self._over_budget(resp)
                 taken = resp.content_length
                 body = await resp.read()
                 self.budget.give(taken - len(body))
@@ -290,7 +290,7 @@ class Replayer:
                 if not self.budget.take(len(chunk)):
                     self.budget.give(taken)
                     taken = 0
-                    return self._over_budget()
+                    return self._over_budget(resp)
                 taken += len(chunk)
                 chunks.append(chunk)
             self._held[seq] = self._held.get(seq, 0) + taken
@@ -299,7 +299,8 @@ class Replayer:
             self.budget.give(taken)
             raise
 
-    def _over_budget(self) -> Failure:
+    def _over_budget(self, resp: aiohttp.ClientResponse) -> Failure:
+        resp.close()  # the unread rest must not be read as the next answer on this connection
         total = self.budget.total_bytes
         return Failure(
             "over_budget",

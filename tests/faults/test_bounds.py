@@ -67,12 +67,12 @@ def test_no_event_line_is_longer_than_max_event_bytes(tmp_path: Path, tag: str) 
 def test_bodies_past_the_total_budget_fail_as_over_budget_and_the_run_goes_on(
     tmp_path: Path, tag: str
 ) -> None:
-    # Each /big/1 body is 1 MiB, allowed by max_body_bytes; all the bodies in memory at once
-    # may take 1.5 MiB. Before, only each body was bounded: 16 endless bodies reached 2.1 GB.
+    # Each /big/2 body is 2 MiB, allowed by max_body_bytes; all the bodies in memory at once
+    # may take 3 MiB. Before, only each body was bounded: 16 endless bodies reached 2.1 GB.
     mib = 1 << 20
-    extra = f"[replay]\nmax_body_bytes = {mib}\nmax_bodies_bytes = {mib + mib // 2}\n"
+    extra = f"[replay]\nmax_body_bytes = {2 * mib}\nmax_bodies_bytes = {3 * mib}\n"
     config = fault_config(tmp_path, tag, extra=extra)
-    log = log_of(tmp_path, ["/big/1", "/ok/1", "/big/1", "/big/1", "/ok/2"])
+    log = log_of(tmp_path, ["/big/2", "/ok/1", "/big/2", "/big/2", "/ok/2"])
 
     result = run_faults(config, tmp_path, str(log), "--concurrency", "4", timeout_s="10")
 
