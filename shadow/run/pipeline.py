@@ -106,21 +106,26 @@ class Pipeline:
         )
 
     def finish(self, exchange: Exchange) -> None:
-        """Compare, judge noise, count, and write the exchange's event (if it has one)."""
+        """Compare, judge noise, count, and write the exchange's event (if it has one).
+
+        A bug while the exchange is judged (before it is counted) makes it an `internal`
+        error, counted and written like any other; one past that is raised (shadow.run)."""
         try:
             if self._judge(exchange):
                 return
-        except Exception as exc:  # noqa: BLE001 - a bug in comparing one exchange is its error
+            differs = exchange.failed_sides() or exchange.diffs or exchange.diffs_left_out
+            auth = self.auth_header(exchange.record) if differs else None
+        except Exception as exc:  # noqa: BLE001 - a bug in judging one exchange is its error
             failure = internal_failure(exc)
             outcomes: dict[str, Outcome] = dict.fromkeys(exchange.outcomes, failure)
             exchange = Exchange(
                 exchange.seq, exchange.record, exchange.endpoint, exchange.rules, outcomes
             )
             self.warm.discard(exchange.seq)
+            auth = None
         outcome = self.tally.add(exchange)
         if outcome != "match" or self.emit == "all":
             show_noise = self.emit == "all"
-            auth = self.auth_header(exchange.record) if outcome != "match" else None
             self.sink.exchange(exchange, outcome, self.redact, show_noise, auth)
 
     def _judge(self, exchange: Exchange) -> bool:
