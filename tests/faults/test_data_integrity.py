@@ -185,8 +185,10 @@ def test_a_set_cookie_from_a_target_never_reaches_a_later_request(
     # Both servers answer /set-cookie with `Set-Cookie: sid=<variant>-token`. Before, the
     # client's jar sent it to both targets on every later record, even with recorded_auth
     # = "drop". Each request must carry exactly the Cookie its record holds.
+    # By a host name: a jar keeps no cookie of an IP address, which would hide the jar.
     extra = f'[replay]\nrecorded_auth = "{recorded_auth}"\nconcurrency = 1\n'
     config, primary, candidate = recorded_config(tmp_path, tag, extra)
+    config.write_text(config.read_text().replace("http://127.0.0.1:0", "http://localhost:0"))
     records: list[dict[str, object]] = [{"method": "GET", "path": "/set-cookie"}]
     records += [{"method": "GET", "path": f"/ok/{n}"} for n in range(3)]
     records += [{"method": "GET", "path": "/ok/own", "headers": {"Cookie": "mine=1"}}]
