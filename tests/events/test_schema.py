@@ -120,8 +120,8 @@ def test_the_table_is_read_as_meant() -> None:
     assert common_fields() == {"event", "ts", "run_id"}
     assert all(row.always for row in rows.values())
     mismatch = {"seq", "id", "endpoint", "request", "status", "latency_ms", "diffs", "curl"}
-    assert rows["mismatch"] == Row(mismatch)
-    assert rows["match"] == Row(mismatch - {"diffs", "curl"}, {"suppressed", "diffs"})
+    assert rows["mismatch"] == Row(mismatch, {"truncated", "diffs_total"})
+    assert rows["match"] == Row(mismatch - {"diffs", "curl"}, {"suppressed", "diffs", "truncated"})
     assert rows["server_ready"] == Row({"target", "url", "pid", "startup_ms"})
     assert rows["error"].always >= {"side", "error", "message"}
     assert "primary" not in rows["error"].always  # a value of `side`, not a field
@@ -154,6 +154,18 @@ def _exchanges(sink: Sink) -> None:
     sink.exchange(noisy, "match", redact, show_noise=True)
     failed = _exchange({"primary": _ok(), "candidate": Failure("timeout", "slow")})
     sink.exchange(failed, "error", redact)
+    capped = _exchange({"primary": _ok(), "candidate": _ok()}, diffs=diff)
+    capped.diffs_left_out = 5  # past `max_differences`
+    sink.exchange(capped, "mismatch", redact)
+
+
+def _cut_exchanges(sink: Sink) -> None:
+    """Exchange events over the sink's `max_event_bytes`: each cut, and saying so."""
+    huge = Record("GET", "/s/" + "x" * 10_000)
+    redact = Redactor()
+    sink.exchange(Exchange(0, huge, "GET /s", CompareRules(), {"primary": _ok()}), "match", redact)
+    failed = {"primary": Failure("timeout", "slow")}
+    sink.exchange(Exchange(1, huge, "GET /s", CompareRules(), failed), "error", redact)
 
 
 def _run_finished(sink: Sink) -> None:
@@ -197,6 +209,7 @@ def emitted() -> dict[str, list[set[str]]]:
     sink = Sink("r", processors=[_order_fields, capture])
     for drive in DRIVERS.values():
         drive(sink)
+    _cut_exchanges(Sink("r", processors=[_order_fields, capture], max_event_bytes=4096))
     kinds: dict[str, list[set[str]]] = {}
     for entry in capture.entries:
         keys = set(entry) - {"log_level"}  # LogCapture's own, never written
