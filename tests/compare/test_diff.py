@@ -504,3 +504,14 @@ def test_an_escaped_pointer_matches_itself(segments: list[str]) -> None:
     pointer = "".join("/" + s.replace("~", "~0").replace("/", "~1") for s in segments)
     assert match_pointer(pointer or "/", pointer or "/")
     assert match_pointer("/**", pointer or "/")
+
+
+@pytest.mark.parametrize("cap", [1, 3, 100])
+def test_differences_past_the_cap_are_counted_not_kept(cap: int) -> None:
+    primary = Response(500, (), orjson.dumps(list(range(50))), 1.0)
+    candidate = Response(200, (), orjson.dumps(list(range(1, 51))), 1.0)
+    found = diff_responses(primary, candidate, CompareRules(), cap)
+    assert found.total == 51  # the status and the 50 elements
+    assert len(found) == min(cap, 51) and found.left_out == 51 - len(found)
+    everything = diff_responses(primary, candidate, CompareRules(), 1000)
+    assert list(found) == list(everything)[: len(found)]  # the first ones, in order

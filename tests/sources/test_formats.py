@@ -609,3 +609,22 @@ def test_forced_format_and_files_in_order(tmp_path: Path) -> None:
     assert [r.source for r in records(mixed)] == [str(LOGS / "passport-alb.access.log")] * 5 + [
         str(LOGS / "passport.gor")
     ] * 13
+
+
+def test_a_gor_request_without_a_length_has_no_body_and_stray_bytes_are_a_problem() -> None:
+    bare = b"GET /a HTTP/1.1\r\nHost: h"
+    data = (
+        payload(1, bare)
+        + payload(1, bare, b"GET /merged HTTP/1.1\r\nHost: h\r\n\r\n")
+        + payload(1, bare, b"\r\n")
+        + payload(1, post(b"{}"), b"{}")
+    )
+    items = read(gor.read_records, data)
+    assert [type(i).__name__ for i in items] == ["Record", "InputProblem", "Record", "Record"]
+    first, _, blank, posted = items
+    assert isinstance(first, Record) and first.body_bytes is None
+    assert isinstance(blank, Record) and blank.body_bytes is None
+    assert isinstance(posted, Record) and posted.body_bytes == b"{}"
+    problem = items[1]
+    assert isinstance(problem, InputProblem)
+    assert "neither Content-Length nor Transfer-Encoding" in problem.message

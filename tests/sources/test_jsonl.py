@@ -139,3 +139,32 @@ def test_merge_by_ts_interleaves_files_in_recorded_order(tmp_path: Path) -> None
     items = list(merge_by_ts([str(first), str(second)], 1 << 20))
     order = [i.path if isinstance(i, Record) else f"problem:{i.line}" for i in items]
     assert order == ["/a1", "/b1", "/b2", "/a2", "problem:3", "/b3", "/a3"]
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b'{"n": 18446744073709551616, "f": 1.50, "e": 1E2}',
+        b'{"b": 1, "a": {"d": [1 , 2], "c": null}}',
+        b'"caf\\u00e9 \\/"',
+        b"-0.0",
+        b"[ ]",
+    ],
+)
+def test_a_json_body_is_sent_as_the_bytes_the_line_holds(body: bytes) -> None:
+    line = b'{"method": "POST", "body" :  ' + body + b' , "path": "/x"}\n'
+    (record,) = read(line)
+    assert isinstance(record, Record)
+    assert record.body_bytes == body and record.has_json_body
+    assert orjson.dumps(record.to_dict()["body"]) == body  # shown as recorded too
+
+
+def test_of_duplicate_body_keys_the_last_is_sent_as_parsers_keep_it() -> None:
+    (record,) = read(b'{"method": "POST", "path": "/x", "body": 1, "body": [2]}\n')
+    assert isinstance(record, Record) and record.body_bytes == b"[2]" and record.body == [2]
+
+
+@pytest.mark.parametrize("method", ["G\u00c9T", "\u017fet", "GET\u0130"])
+def test_a_method_that_is_not_ascii_is_a_problem(method: str) -> None:
+    (problem,) = read(orjson.dumps({"method": method, "path": "/x"}) + b"\n")
+    assert isinstance(problem, InputProblem) and "ASCII" in problem.message
