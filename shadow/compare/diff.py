@@ -22,7 +22,6 @@ Design notes, stated once:
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections.abc import Iterable
 from decimal import Decimal
@@ -30,6 +29,7 @@ from typing import Any, Self, TypeAlias
 
 import orjson
 
+from shadow.compare.bodies import diff_other_bodies, summarize
 from shadow.compare.fingerprint import all_scalars, canonical_keys, fingerprint, leaf_text
 from shadow.compare.normalize import (
     Norm,
@@ -62,7 +62,6 @@ VOLATILE_HEADERS = (
     "keep-alive",
     "transfer-encoding",
 )
-_EXCERPT_CHARS = 120
 _INFINITY = float("inf")
 _ONLY_DIGITS = bytes(48 if 48 <= b <= 57 else 32 for b in range(256))  # digits as 0, others blank
 _DIGIT_RUN = b"0" * 19  # the shortest integer orjson may not read exactly
@@ -83,7 +82,8 @@ def diff_responses(primary: Response, candidate: Response, rules: CompareRules) 
         out.extend(_diff_headers(primary, candidate, rules))
     # Identical bytes are equal whatever they hold; most pairs stop here without parsing.
     if primary.body != candidate.body:
-        out.extend(_diff_bodies(primary.body, candidate.body, rules))
+        content_type = _header_value(primary, "content-type")
+        out.extend(_diff_bodies(primary.body, candidate.body, rules, content_type))
     return out
 
 
@@ -186,24 +186,18 @@ def _header_value(response: Response, wanted: str) -> str | None:
     return ", ".join(values) if values else None
 
 
-def _diff_bodies(primary: bytes, candidate: bytes, rules: CompareRules) -> list[Difference]:
+def _diff_bodies(
+    primary: bytes, candidate: bytes, rules: CompareRules, content_type: str | None
+) -> list[Difference]:
     ok_p, value_p = parse_json_body(primary)
     ok_c, value_c = parse_json_body(candidate) if ok_p else (False, None)
     if ok_p and ok_c:
         return diff_json(value_p, value_c, rules)
     if compile_rules(rules).root.ignored:
         return []
-    return [Difference("/", "body", _summarize(primary), _summarize(candidate))]
-
-
-def _summarize(body: bytes) -> dict[str, Any]:
-    # A character takes at most 4 bytes, so 4x the excerpt's bytes always yield enough text.
-    text = body[: 4 * _EXCERPT_CHARS].decode("utf-8", "replace")
-    return {
-        "bytes": len(body),
-        "sha256": hashlib.sha256(body).hexdigest()[:16],
-        "excerpt": text[:_EXCERPT_CHARS],
-    }
+    if not ok_p:  # text, markup, a form or bytes, by the primary's Content-Type
+        return diff_other_bodies(primary, candidate, content_type, rules, diff_json)
+    return [Difference("/", "body", summarize(primary), summarize(candidate))]
 
 
 class HugeNumber(float):

@@ -60,6 +60,7 @@ def parse_rules(t: Table) -> CompareRules:
         unordered_keys=tuple(keyed.items()) if keyed else UNSET,
         ignore_headers=tuple(h.lower() for h in ignore_headers) if ignore_headers else UNSET,
         relative_tolerance=t.number("relative_tolerance"),
+        ignore_whitespace=t.flag("ignore_whitespace"),
     )
 
 
@@ -84,6 +85,7 @@ def merge_rules(base: CompareRules, extra: CompareRules) -> CompareRules:
         unordered_keys=base.unordered_keys + extra.unordered_keys,
         ignore_headers=tuple(dict.fromkeys(base.ignore_headers + extra.ignore_headers)),
         relative_tolerance=max(base.relative_tolerance, extra.relative_tolerance),
+        ignore_whitespace=base.ignore_whitespace and extra.ignore_whitespace,
     )
 
 
