@@ -65,6 +65,9 @@ HOP_BY_HOP_HEADERS = frozenset(
 # Characters a recorded path keeps as they are; anything else is percent-encoded, so a path
 # with spaces or non-ASCII text still makes a valid request line.
 _URL_SAFE_CHARS = "/?&=%:@!$'()*+,;~#[]-._"
+# One criterion of an endpoint's identity beyond method and route (`[[compare.endpoint]]`
+# `match_*`): ("header", name, value), ("body", JSON Pointer, JSON scalar) or ("name", "", name).
+Criterion = tuple[str, str, Any]
 # A pattern naming lines of a text body: `line:12`, `line:3-5` or `line:*`.
 LINE_PATTERN = re.compile(r"line:(?:\*|[1-9][0-9]*(?:-[1-9][0-9]*)?)")
 
