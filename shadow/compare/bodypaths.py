@@ -3,8 +3,9 @@
 Path syntax, one per kind of body (README "Bodies that are not JSON"):
 
 * XML and HTML: `/order/item[2]/@sku`: element names from the root down, `[k]` (from 1) when
-  the parent holds more than one child of that name, `@name` for an attribute. A pattern
-  segment `item` matches `item` and every `item[k]`; `*` is one segment, `**` any number.
+  the parent holds more than one child of that name, `@name` for an attribute, `prefix:name`
+  for a namespaced one. A pattern segment `item` matches `item` and every `item[k]`; `*` is
+  one segment, `@*` any attribute, `**` any number of segments.
 * text: `line:12`, a line counted from 1; patterns `line:12`, `line:3-5` and `line:*`.
 * url-encoded forms are JSON-like (`/field`, `/field/1` for a repeated field) and go through
   the JSON walk with its rules as they are.
@@ -35,7 +36,7 @@ def split_markup_path(path: str) -> tuple[str, ...]:
 
 
 def _segment_matches(pattern: str, segment: str) -> bool:
-    if pattern in ("*", segment):
+    if pattern in ("*", segment) or (pattern == "@*" and segment.startswith("@")):
         return True
     indexed = _INDEXED.fullmatch(segment)
     return indexed is not None and indexed.group(1) == pattern
