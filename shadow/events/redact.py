@@ -104,11 +104,14 @@ class Redactor:
                 if out[side] is not None:
                     out[side] = REDACTED
             return out
-        state = root
+        state = markup = root
         for segment in parse_pointer(diff.path):
-            # A markup path's `item[2]` is element `item`, as a pattern names it.
+            state = state.step(segment)
+            # As a markup path, `item[2]` is element `item` and `@password` attribute password.
             indexed = _INDEXED.fullmatch(segment)
-            state = state.step(indexed.group(1) if indexed else segment)
+            markup = markup.step(indexed.group(1) if indexed else segment.removeprefix("@"))
+        if markup.ignored:
+            state = markup
         for side in ("primary", "candidate"):
             if out[side] is not None:
                 out[side] = redact_value(out[side], state)
