@@ -8,17 +8,18 @@ attribute; `[k]` counts from 1 among children of the same name, on the side the 
 An element's text is its own text and the text after each of its children, joined; with
 `ignore_whitespace` (the default) a piece that is only whitespace (indentation) is left out, so
 an indented body equals a compact one. Children are aligned by name as `diff` aligns lines, so
-one inserted element is one `extra`, not a change on every sibling after it. The walk uses an
+one inserted element is one `extra`, not a change on every sibling after it
+(`shadow.compare.align`). The walk uses an
 explicit stack: no depth of nesting raises RecursionError.
 """
 
 from __future__ import annotations
 
 from collections import Counter
-from difflib import SequenceMatcher
 
 from lxml import etree
 
+from shadow.compare.align import align
 from shadow.compare.bodypaths import PathRules
 from shadow.model import Difference
 
@@ -140,17 +141,17 @@ def _children(
     segs_p, segs_c = _segments(kids_p), _segments(kids_c)
     names_p, names_c = [_name(k) for k in kids_p], [_name(k) for k in kids_c]
     pairs: list[tuple[str, _Element, _Element]] = []
-    matcher = SequenceMatcher(None, names_p, names_c, autojunk=False)
-    for tag, p0, p1, c0, c1 in matcher.get_opcodes():
-        if tag == "equal":
-            pairs += [
-                (f"{path}/{segs_p[p0 + k]}", kids_p[p0 + k], kids_c[c0 + k]) for k in range(p1 - p0)
-            ]
-            continue
+    for _, p0, p1, c0, c1 in align(names_p, names_c):
+        # Within a changed stretch, children of one name at one position are still a pair.
+        paired = [k for k in range(min(p1 - p0, c1 - c0)) if names_p[p0 + k] == names_c[c0 + k]]
+        pairs += [(f"{path}/{segs_p[p0 + k]}", kids_p[p0 + k], kids_c[c0 + k]) for k in paired]
+        taken = set(paired)
         for i in range(p0, p1):
-            _unmatched(f"{path}/{segs_p[i]}", kids_p[i], "missing", rules, out)
+            if i - p0 not in taken:
+                _unmatched(f"{path}/{segs_p[i]}", kids_p[i], "missing", rules, out)
         for j in range(c0, c1):
-            _unmatched(f"{path}/{segs_c[j]}", kids_c[j], "extra", rules, out)
+            if j - c0 not in taken:
+                _unmatched(f"{path}/{segs_c[j]}", kids_c[j], "extra", rules, out)
     return pairs
 
 

@@ -1,15 +1,15 @@
 """Two text bodies compared line by line: each changed, missing or extra line at `line:N`.
 
 Lines are split on "\n" only, so a changed line ending (CRLF for LF) or a final newline that
-comes or goes is a difference too. Lines are aligned as `diff -u` aligns them (difflib), so one
-inserted line is one `extra`, not a change on every line after it. A changed line and a missing
+comes or goes is a difference too. Lines are aligned as `diff -u` aligns them
+(`shadow.compare.align`), so one inserted line is one `extra`, not a change on every line after
+it. A changed line and a missing
 one are numbered as in the primary's body, an extra one as in the candidate's.
 """
 
 from __future__ import annotations
 
-from difflib import SequenceMatcher
-
+from shadow.compare.align import align
 from shadow.compare.bodypaths import PathRules
 from shadow.model import Difference
 
@@ -20,8 +20,7 @@ def diff_lines(primary: str, candidate: str, rules: PathRules) -> list[Differenc
     """Every line that differs between two texts, by the rules' `line:` patterns."""
     lines_p, lines_c = primary.split("\n"), candidate.split("\n")
     out: list[Difference] = []
-    matcher = SequenceMatcher(None, lines_p, lines_c, autojunk=False)
-    for tag, p0, p1, c0, c1 in matcher.get_opcodes():
+    for tag, p0, p1, c0, c1 in align(lines_p, lines_c):
         if tag == "equal":
             continue
         paired = min(p1 - p0, c1 - c0) if tag == "replace" else 0

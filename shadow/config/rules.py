@@ -88,15 +88,21 @@ _ABSENT = object()
 
 def body_member(record: Record, pointer: str) -> Any:
     """The member of the record's JSON body at RFC 6901 `pointer`, else `_ABSENT`."""
+    return _member(_json_body(record), pointer)
+
+
+def _json_body(record: Record) -> Any:
     if record.has_json_body:
-        value = record.body
-    elif record.body_bytes and record.body_bytes[:1] in (b"{", b"["):
+        return record.body
+    if record.body_bytes and record.body_bytes[:1] in (b"{", b"["):
         try:
-            value = orjson.loads(record.body_bytes)
+            return orjson.loads(record.body_bytes)
         except orjson.JSONDecodeError:
-            return _ABSENT
-    else:
-        return _ABSENT
+            pass
+    return _ABSENT
+
+
+def _member(value: Any, pointer: str) -> Any:
     for raw in pointer.split("/")[1:]:
         segment = raw.replace("~1", "/").replace("~0", "~")
         if isinstance(value, dict) and segment in value:
@@ -114,11 +120,17 @@ def inferred_identity(record: Record) -> tuple[Criterion, ...]:
         value = record.header(name)
         if value:
             return (("header", _HEADER_SPELLING.get(name, name), value),)
+    raw = record.body_bytes or b""
+    # Most bodies name no marker: the text is searched before anything is parsed.
+    if not record.has_json_body and not any(f'"{m}"'.encode() in raw for m, _ in OPERATION_MEMBERS):
+        return ()
+    body = _json_body(record)
+    if not isinstance(body, dict):
+        return ()
     for marker, pointer in OPERATION_MEMBERS:
-        if body_member(record, "/" + marker) is not _ABSENT:
-            value = body_member(record, pointer)
-            if isinstance(value, str) and value:
-                return (("body", pointer, value),)
+        value = _member(body, pointer)
+        if marker in body and isinstance(value, str) and value:
+            return (("body", pointer, value),)
     return ()
 
 

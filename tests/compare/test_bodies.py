@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from shadow.compare.align import align
 from shadow.compare.bodies import body_kind, form_fields
 from shadow.compare.bodypaths import PathRules
 from shadow.compare.diff import diff_responses
@@ -222,7 +223,7 @@ def test_every_line_difference_names_a_line_on_its_side(a: list[str], b: list[st
 
 
 @st.composite
-def trees(draw: st.DrawFn, depth: int = 3) -> str:
+def trees(draw: st.DrawFn, depth: int = 2) -> str:
     tag = draw(st.sampled_from(["a", "b", "item"]))
     attrs = draw(st.dictionaries(st.sampled_from(["id", "k"]), st.text('xyz<&"', max_size=3)))
     text = draw(st.text("ab &<", max_size=4))
@@ -235,12 +236,14 @@ def _escape(text: str) -> str:
     return text.replace("&", "&amp;").replace("<", "&lt;").replace('"', "&quot;")
 
 
+@settings(max_examples=40)
 @given(trees())
 def test_markup_equals_itself(doc: str) -> None:
     root = parse_markup(doc.encode(), html=False)
     assert diff_markup(root, parse_markup(doc.encode(), html=False), PLAIN, True) == []
 
 
+@settings(max_examples=40)
 @given(trees(), trees())
 def test_markup_differences_only_where_the_trees_differ(a: str, b: str) -> None:
     found = diff_markup(
@@ -258,3 +261,38 @@ def _canonical(doc: str) -> bytes:
             if not (getattr(element, piece) or "").strip():
                 setattr(element, piece, None)
     return bytes(etree.tostring(root, method="c14n"))
+
+
+# --- alignment -------------------------------------------------------------------------------
+
+
+def test_alignment_takes_off_the_common_ends_and_stays_bounded() -> None:
+    assert align(["a", "b", "c"], ["a", "x", "b", "c"]) == [
+        ("equal", 0, 1, 0, 1),
+        ("insert", 1, 1, 1, 2),
+        ("equal", 1, 3, 2, 4),
+    ]
+    big_a, big_b = ["r"] * 1000 + ["s"] * 1000, ["s"] * 1000 + ["r"] * 1000
+    ops = align(big_a, big_b)  # 1000 x 1000 equal items in the middle: paired by position
+    assert ops == [("replace", 0, 2000, 0, 2000)]
+
+
+def test_many_siblings_of_one_name_are_compared_quickly_and_in_order() -> None:
+    items = "".join(f"<i>{n}</i>" for n in range(3000))
+    moved = "".join(f"<i>{n}</i>" for n in range(1, 3000)) + "<i>0</i>"
+    found = diff(f"<l>{items}</l>".encode(), f"<l>{moved}</l>".encode(), "application/xml")
+    assert len(found) == 3000 and found[0] == Difference("/l/i[1]", "value", "0", "1")
+    lines = "\n".join(["row"] * 2000 + ["a"] * 2000)
+    other = "\n".join(["a"] * 2000 + ["row"] * 2000)
+    assert len(diff_lines(lines, other, PLAIN)) == 4000
+
+
+@given(st.lists(st.sampled_from("abc"), max_size=12), st.lists(st.sampled_from("abc"), max_size=12))
+def test_alignment_rebuilds_both_sides(a: list[str], b: list[str]) -> None:
+    rebuilt_a, rebuilt_b = [], []
+    for tag, a0, a1, b0, b1 in align(a, b):
+        rebuilt_a += a[a0:a1]
+        rebuilt_b += b[b0:b1]
+        if tag == "equal":
+            assert a[a0:a1] == b[b0:b1]
+    assert (rebuilt_a, rebuilt_b) == (a, b)
