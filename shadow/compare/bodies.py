@@ -5,11 +5,12 @@ The primary's `Content-Type` decides how (README "Bodies that are not JSON"):
 * XML (`*/xml`, `*+xml`) and HTML (`text/html`) as trees (`shadow.compare.markup`);
 * `application/x-www-form-urlencoded` by field, through the JSON walk: a field is a member
   (`/status`), a repeated field an array of its values (`/tag/1`);
-* other text (`text/*`, JSON-like and script types, or no type at all and bytes that decode)
-  line by line (`shadow.compare.text`);
-* anything else, a body that does not decode in its charset, or markup that does not parse on
-  either side, falls back a step (markup to text, text to binary): binary bodies are one `/`
-  `body` difference giving each side's size, SHA-256 prefix and a short excerpt.
+* other text (`text/*`, script and data types, or no type at all and bytes that decode) line
+  by line (`shadow.compare.text`);
+* anything else, JSON types included (a body that claims JSON and does not parse is broken,
+  not text), is binary: one `/` `body` difference giving each side's size, SHA-256 prefix
+  and a short excerpt. Markup that does not parse on either side is compared as text, and
+  text that does not decode in its charset as binary.
 """
 
 from __future__ import annotations
@@ -55,7 +56,9 @@ def body_kind(content_type: str | None) -> str:
         return "xml"
     if media == _FORM:
         return "form"
-    if media.startswith("text/") or media.endswith(("/json", "+json")) or media in _TEXT_TYPES:
+    if media.endswith(("/json", "+json")):
+        return "binary"  # JSON that does not parse is broken, not text: summarized
+    if media.startswith("text/") or media in _TEXT_TYPES:
         return "text"
     return "binary"
 

@@ -44,7 +44,8 @@ def pairs(diffs: list[Difference]) -> set[tuple[str, str]]:
         ("application/x-www-form-urlencoded", "form"),
         ("text/plain", "text"),
         ("text/csv", "text"),
-        ("application/json", "text"),
+        ("application/json", "binary"),  # JSON that did not parse: broken, not text
+        ("application/problem+json", "binary"),
         ("application/octet-stream", "binary"),
         ("image/png", "binary"),
         (None, "sniff"),
