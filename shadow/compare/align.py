@@ -28,7 +28,10 @@ def align(a: Sequence[Hashable], b: Sequence[Hashable]) -> list[Opcode]:
     out: list[Opcode] = []
     if start:
         out.append(("equal", 0, start, 0, start))
-    if (end_a - start) * (end_b - start) <= MAX_CELLS:
+    if start == end_a or start == end_b:  # only an insertion or only a removal
+        out.append(("delete", start, end_a, start, start))
+        out.append(("insert", end_a, end_a, start, end_b))
+    elif (end_a - start) * (end_b - start) <= MAX_CELLS:
         matcher = SequenceMatcher(None, a[start:end_a], b[start:end_b], autojunk=False)
         for tag, a0, a1, b0, b1 in matcher.get_opcodes():
             out.append((tag, a0 + start, a1 + start, b0 + start, b1 + start))

@@ -123,9 +123,10 @@ def _elements(element: _Element) -> list[_Element]:
     return [child for child in element if isinstance(child.tag, str)]
 
 
-def _segments(children: list[_Element]) -> list[str]:
+def _segments(names: list[str]) -> list[str]:
     """Each child's path segment: its name, with `[k]` when its name repeats among them."""
-    names = [_name(child) for child in children]
+    if len(set(names)) == len(names):
+        return names
     counts, seen = Counter(names), Counter[str]()
     out = []
     for name in names:
@@ -138,13 +139,19 @@ def _children(
     path: str, p: _Element, c: _Element, rules: PathRules, out: list[Difference]
 ) -> list[tuple[str, _Element, _Element]]:
     kids_p, kids_c = _elements(p), _elements(c)
-    segs_p, segs_c = _segments(kids_p), _segments(kids_c)
+    if not kids_p and not kids_c:
+        return []
     names_p, names_c = [_name(k) for k in kids_p], [_name(k) for k in kids_c]
+    segs_p, segs_c = _segments(names_p), _segments(names_c)
     pairs: list[tuple[str, _Element, _Element]] = []
     for _, p0, p1, c0, c1 in align(names_p, names_c):
         # Within a changed stretch, children of one name at one position are still a pair.
         paired = [k for k in range(min(p1 - p0, c1 - c0)) if names_p[p0 + k] == names_c[c0 + k]]
-        pairs += [(f"{path}/{segs_p[p0 + k]}", kids_p[p0 + k], kids_c[c0 + k]) for k in paired]
+        pairs += [
+            (f"{path}/{segs_p[p0 + k]}", kids_p[p0 + k], kids_c[c0 + k])
+            for k in paired
+            if not _same(kids_p[p0 + k], kids_c[c0 + k])
+        ]
         taken = set(paired)
         for i in range(p0, p1):
             if i - p0 not in taken:
@@ -153,6 +160,12 @@ def _children(
             if j - c0 not in taken:
                 _unmatched(f"{path}/{segs_c[j]}", kids_c[j], "extra", rules, out)
     return pairs
+
+
+def _same(p: _Element, c: _Element) -> bool:
+    """Whether two subtrees are certainly equal: the same serialization, found in C."""
+    # Equal text holds no difference whatever the rules; anything else is walked.
+    return bool(etree.tostring(p, with_tail=False) == etree.tostring(c, with_tail=False))
 
 
 def _unmatched(
