@@ -28,7 +28,7 @@ def align(a: Sequence[Hashable], b: Sequence[Hashable]) -> list[Opcode]:
     out: list[Opcode] = []
     if start:
         out.append(("equal", 0, start, 0, start))
-    if start == end_a or start == end_b:  # only an insertion or only a removal
+    if start in (end_a, end_b):  # only an insertion or only a removal
         out.append(("delete", start, end_a, start, start))
         out.append(("insert", end_a, end_a, start, end_b))
     elif (end_a - start) * (end_b - start) <= MAX_CELLS:
