@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import functools
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -64,6 +65,11 @@ HOP_BY_HOP_HEADERS = frozenset(
 # Characters a recorded path keeps as they are; anything else is percent-encoded, so a path
 # with spaces or non-ASCII text still makes a valid request line.
 _URL_SAFE_CHARS = "/?&=%:@!$'()*+,;~#[]-._"
+# One criterion of an endpoint's identity beyond method and route (`[[compare.endpoint]]`
+# `match_*`): ("header", name, value), ("body", JSON Pointer, JSON scalar) or ("name", "", name).
+Criterion = tuple[str, str, Any]
+# A pattern naming lines of a text body: `line:12`, `line:3-5` or `line:*`.
+LINE_PATTERN = re.compile(r"line:(?:\*|[1-9][0-9]*(?:-[1-9][0-9]*)?)")
 
 # Request headers that carry credentials in captured traffic. Events redact them, plus
 # `Set-Cookie` (a credential in an answer's headers); `[replay] recorded_auth` governs whether
@@ -255,6 +261,7 @@ class CompareRules:
     unordered_keys: tuple[tuple[str, str], ...] = ()
     ignore_headers: tuple[str, ...] = ()
     relative_tolerance: float = 0.0
+    ignore_whitespace: bool = True  # XML and HTML: whitespace-only text (indentation) is skipped
 
     def __post_init__(self) -> None:
         for pattern, kind in self.normalize:
@@ -270,8 +277,14 @@ class CompareRules:
             ("normalize", tuple(pattern for pattern, _ in self.normalize)),
         ):
             for pattern in patterns:
-                if not pattern.startswith("/"):
-                    raise InvalidValue(name, f"pointer pattern {pattern!r} must start with '/'")
+                # `line:N` names a line of a text body (README "Bodies that are not JSON").
+                text_line = name != "unordered" and LINE_PATTERN.fullmatch(pattern)
+                if not pattern.startswith("/") and not text_line:
+                    raise InvalidValue(
+                        name,
+                        f"pattern {pattern!r} must start with '/' (or be a text line: line:12,"
+                        " line:3-5, line:*)",
+                    )
         check_at_least("tolerance", self.tolerance, 0)
         check_at_least("relative_tolerance", self.relative_tolerance, 0)
 

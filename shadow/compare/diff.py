@@ -25,7 +25,6 @@ Design notes, stated once:
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections.abc import Iterable
 from decimal import Decimal
@@ -33,6 +32,7 @@ from typing import Any, Self, TypeAlias
 
 import orjson
 
+from shadow.compare.bodies import diff_other_bodies, summarize
 from shadow.compare.fingerprint import all_scalars, canonical_keys, fingerprint, leaf_text
 from shadow.compare.normalize import (
     Norm,
@@ -67,7 +67,6 @@ VOLATILE_HEADERS = (
     "keep-alive",
     "transfer-encoding",
 )
-_EXCERPT_CHARS = 120
 _INFINITY = float("inf")
 _ONLY_DIGITS = bytes(48 if 48 <= b <= 57 else 32 for b in range(256))  # digits as 0, others blank
 _DIGIT_RUN = b"0" * 19  # the shortest integer orjson may not read exactly
@@ -117,7 +116,8 @@ def diff_responses(
         out.extend(_diff_headers(primary, candidate, rules))
     # Identical bytes are equal whatever they hold; most pairs stop here without parsing.
     if primary.body != candidate.body:
-        _diff_bodies(primary.body, candidate.body, rules, out)
+        content_type = _header_value(primary, "content-type")
+        _diff_bodies(primary.body, candidate.body, rules, content_type, out)
     return out
 
 
@@ -223,23 +223,23 @@ def _header_value(response: Response, wanted: str) -> str | None:
     return ", ".join(values) if values else None
 
 
-def _diff_bodies(primary: bytes, candidate: bytes, rules: CompareRules, out: Differences) -> None:
+def _diff_bodies(
+    primary: bytes,
+    candidate: bytes,
+    rules: CompareRules,
+    content_type: str | None,
+    out: Differences,
+) -> None:
     ok_p, value_p = parse_json_body(primary)
     ok_c, value_c = parse_json_body(candidate) if ok_p else (False, None)
     if ok_p and ok_c:
         diff_json(value_p, value_c, rules, out)
-    elif not compile_rules(rules).root.ignored:
-        out.append(Difference("/", "body", _summarize(primary), _summarize(candidate)))
-
-
-def _summarize(body: bytes) -> dict[str, Any]:
-    # A character takes at most 4 bytes, so 4x the excerpt's bytes always yield enough text.
-    text = body[: 4 * _EXCERPT_CHARS].decode("utf-8", "replace")
-    return {
-        "bytes": len(body),
-        "sha256": hashlib.sha256(body).hexdigest()[:16],
-        "excerpt": text[:_EXCERPT_CHARS],
-    }
+    elif compile_rules(rules).root.ignored:
+        return
+    elif not ok_p:  # text, markup, a form or bytes, by the primary's Content-Type
+        out.extend(diff_other_bodies(primary, candidate, content_type, rules, diff_json))
+    else:
+        out.append(Difference("/", "body", summarize(primary), summarize(candidate)))
 
 
 class HugeNumber(float):

@@ -42,7 +42,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from shadow.compare.diff import diff_responses
-from shadow.compare.noise_rules import Finding, render_rules
+from shadow.compare.noise_rules import Finding, Route, render_rules
 from shadow.compare.normalize import equal_under
 from shadow.config.verdict import NoiseConfig
 from shadow.model import (
@@ -50,6 +50,7 @@ from shadow.model import (
     MAX_ENDPOINTS,
     REPEAT,
     SAFE_METHODS,
+    Criterion,
     Difference,
     Exchange,
     Record,
@@ -144,7 +145,7 @@ class EndpointNoise:
     pairs: int = 0
     compared: int = 0
     paths: dict[str, PathNoise] = field(default_factory=dict)
-    routes: dict[tuple[str, str], None] = field(default_factory=dict)
+    routes: dict[Route, None] = field(default_factory=dict)
 
     def path(self, pattern: str) -> PathNoise | None:
         stats = self.paths.get(pattern)
@@ -164,14 +165,17 @@ class Calibrator:
         self.endpoints: dict[str, EndpointNoise] = {}
         self._offered = 0  # records that could be sampled, for `sample`
 
-    def reference_for(self, record: Record) -> str | None:
-        """The target asked for a reference answer to `record`, if any."""
+    def reference_for(self, record: Record, safe: bool | None = None) -> str | None:
+        """The target asked for a reference answer to `record`, if any.
+
+        `safe` is its endpoint's say (`safe = true` for the reads of an RPC API, which are
+        POSTs); without one, the method decides."""
         if self.mode == "secondary":
             # Every write reaches the secondary, so its state follows the primary's.
-            if record.method not in SAFE_METHODS:
+            if not (record.method in SAFE_METHODS if safe is None else safe):
                 return "secondary"
             return "secondary" if self._sampled() else None
-        if record.method not in self.settings.repeat_methods:
+        if not (record.method in self.settings.repeat_methods if safe is None else safe):
             return None
         return "primary" if self._sampled() else None
 
@@ -181,10 +185,13 @@ class Calibrator:
         rate = self.settings.sample
         return int(self._offered * rate) > int((self._offered - 1) * rate)
 
-    def note_route(self, endpoint: str, method: str, template: str) -> None:
+    def note_route(
+        self, endpoint: str, method: str, template: str, match: tuple[Criterion, ...] = ()
+    ) -> None:
+        """Where `endpoint`'s records come from, so learned rules are keyed by the same."""
         ep = self._endpoint(endpoint)
         if ep is not None and len(ep.routes) < MAX_ROUTES_PER_ENDPOINT:
-            ep.routes[(method, template)] = None
+            ep.routes[(method, template, match)] = None
 
     def judge(self, exchange: Exchange) -> None:
         """Count this exchange's noise, then move its noise differences to `exchange.noise`."""

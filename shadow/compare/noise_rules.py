@@ -1,6 +1,8 @@
 """Write what calibration learned as a TOML fragment a user reviews and adds to a config.
 
-One `[[compare.endpoint]]` block per endpoint and route, holding `ignore` paths,
+One `[[compare.endpoint]]` block per endpoint and route (with the `match_header`,
+`match_body` and `match_name` criteria that picked its records, so a rule learned for one
+operation of an RPC route never applies to another), holding `ignore` paths,
 `ignore_headers` and `normalize` entries, each with a comment giving the rates it was learned
 from. Paths that were noisy but refused, or too rarely noisy to learn, are written as comments so
 the review sees them too. The text is parsed back in the tests, so it stays valid TOML.
@@ -10,6 +12,14 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+from shadow.model import Criterion
+
+# Where an endpoint's records come from: method, route, and the criteria beyond them.
+Route = tuple[str, str, tuple[Criterion, ...]]
 
 MODES = {
     "secondary": "the secondary's answer",
@@ -58,7 +68,7 @@ def toml_string(text: str) -> str:
 
 def render_rules(
     findings: Sequence[Finding],
-    routes: Mapping[str, Sequence[tuple[str, str]]],
+    routes: Mapping[str, Sequence[Route]],
     mode: str,
     pairs: int,
     run_id: str,
@@ -83,8 +93,8 @@ def render_rules(
         lines += _comments(found)
         learned = [f for f in found if f.verdict == "learned"]
         if learned:
-            for method, template in routes.get(endpoint, ()):
-                lines += _block(endpoint, method, template, learned)
+            for method, template, match in routes.get(endpoint, ()):
+                lines += _block(endpoint, method, template, match, learned)
     return "\n".join(lines) + "\n"
 
 
@@ -98,12 +108,38 @@ def _comments(found: Sequence[Finding]) -> list[str]:
     return out
 
 
-def _block(endpoint: str, method: str, template: str, learned: Sequence[Finding]) -> list[str]:
+def _match_lines(match: tuple[Criterion, ...]) -> list[str]:
+    """`match_header = { ... }`, `match_body = { ... }`, `match_name = "..."` as needed."""
+    lines = []
+    for kind, key in (("header", "match_header"), ("body", "match_body")):
+        pairs = [f"{toml_string(k)} = {_toml_scalar(v)}" for c, k, v in match if c == kind]
+        if pairs:
+            lines.append(f"{key} = {{ {', '.join(pairs)} }}")
+    names = [value for kind, _, value in match if kind == "name"]
+    if names:
+        lines.append(f"match_name = {toml_string(names[0])}")
+    return lines
+
+
+def _toml_scalar(value: Any) -> str:
+    if isinstance(value, str):
+        return toml_string(value)
+    return orjson.dumps(value).decode()  # true, false, 12, 1.5: the same in TOML
+
+
+def _block(
+    endpoint: str,
+    method: str,
+    template: str,
+    match: tuple[Criterion, ...],
+    learned: Sequence[Finding],
+) -> list[str]:
     lines = [
         "[[compare.endpoint]]",
         f"name = {toml_string(endpoint)}",
         f"method = {toml_string(method)}",
         f"path = {toml_string(template)}",
+        *_match_lines(match),
     ]
     ignore = [f for f in learned if f.normalizer is None and not f.pattern.startswith("header:")]
     headers = [f for f in learned if f.pattern.startswith("header:")]

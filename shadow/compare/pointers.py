@@ -164,7 +164,9 @@ def _compile_rules(
     normalize: tuple[tuple[str, str], ...],
 ) -> Machine:
     # Keyed on the patterns alone, so rules differing only in headers, status or tolerance
-    # share one machine (and its cached states).
+    # share one machine (and its cached states). `line:N` patterns are for text bodies only.
+    ignore = tuple(p for p in ignore if p.startswith("/"))
+    normalize = tuple((p, spec) for p, spec in normalize if p.startswith("/"))
     entries: list[_Entry] = [("ignore", p, "") for p in ignore]
     entries += [("unordered", p, "") for p in unordered]
     entries += [("keyed", p, key) for p, key in unordered_keys]

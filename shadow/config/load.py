@@ -136,6 +136,10 @@ def describe(config: Config) -> dict[str, Any]:
             "method": e.method,
             "path": e.route,
             "auth": e.auth,
+            "match_header": {k: v for kind, k, v in e.match if kind == "header"},
+            "match_body": {k: v for kind, k, v in e.match if kind == "body"},
+            "match_name": next((v for kind, _, v in e.match if kind == "name"), None),
+            "safe": e.safe,
             **dataclasses.asdict(e.rules),
         }
         for e in config.endpoints

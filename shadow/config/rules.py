@@ -7,26 +7,40 @@ global ones.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
 
 from shadow.config.auth import AuthProfile
 from shadow.config.routepattern import RoutePattern
-from shadow.config.table import UNSET, Table
-from shadow.errors import InvalidValue
-from shadow.model import CompareRules
+from shadow.config.table import UNSET, Table, kind_name
+from shadow.errors import ConfigError, InvalidValue
+from shadow.model import CompareRules, Criterion, Record
+
+# Where RPC APIs name the operation when a block does not say: these headers, then these JSON
+# body members when the body has the marker member (JSON-RPC's "jsonrpc", GraphQL's "query").
+OPERATION_HEADERS = ("x-amz-target", "soapaction")
+OPERATION_MEMBERS = (("jsonrpc", "/method"), ("query", "/operationName"))
 
 
 @dataclass(frozen=True, slots=True)
 class EndpointRule:
-    """A `[[compare.endpoint]]`: a method and a path route (the key `path` in the file), its
-    name (by default the route, after the method unless that is `*`) and its compare rules."""
+    """A `[[compare.endpoint]]`: a method and a path route (the key `path` in the file), the
+    header values, JSON body members and record name that further pick its records, its name
+    (by default the route, after the method unless that is `*`, then those criteria), its
+    compare rules, and whether its records may be sent twice (`safe`)."""
 
     route: str
     method: str = "*"
     name: str = ""
     rules: CompareRules = field(default_factory=CompareRules)
     auth: str | None = None
+    match: tuple[Criterion, ...] = ()
+    safe: bool | None = None  # None: by method (`[noise] repeat_methods`)
+    named: bool = field(init=False, compare=False)
     pattern: RoutePattern = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -38,10 +52,92 @@ class EndpointRule:
             raise InvalidValue("method", f"must be ASCII letters or *, not {self.method!r}")
         method = self.method.upper()
         object.__setattr__(self, "method", method)
+        object.__setattr__(self, "named", bool(self.name))
         if not self.name:
             name = self.route if method == "*" else f"{method} {self.route}"
-            object.__setattr__(self, "name", name)
+            object.__setattr__(self, "name", name + identity_suffix(self.match))
         object.__setattr__(self, "pattern", RoutePattern.compile(self.route))
+
+    def matches(self, record: Record) -> bool:
+        """Whether `record` is one of this block's: method, route, then every criterion."""
+        if self.method not in ("*", record.method) or not self.pattern.matches(record.path):
+            return False
+        return all(criterion_holds(c, record) for c in self.match)
+
+
+def identity_suffix(match: tuple[Criterion, ...]) -> str:
+    """` (X-Amz-Target=Svc.Get, /method=get)`: the criteria in an endpoint's default name."""
+    shown = [f"{key}={_scalar_text(value)}" for kind, key, value in match if kind != "name"]
+    return f" ({', '.join(shown)})" if shown else ""
+
+
+def _scalar_text(value: Any) -> str:
+    return value if isinstance(value, str) else orjson.dumps(value).decode()
+
+
+def criterion_holds(criterion: Criterion, record: Record) -> bool:
+    kind, key, value = criterion
+    if kind == "header":
+        return bool(record.header(key) == value)
+    if kind == "name":
+        return bool(record.name == value)
+    found = body_member(record, key)
+    # JSON equality: `true` is not `1`, nor `1` the text "1".
+    return found is not _ABSENT and type(found) is type(value) and found == value
+
+
+_ABSENT = object()
+
+
+def body_member(record: Record, pointer: str) -> Any:
+    """The member of the record's JSON body at RFC 6901 `pointer`, else `_ABSENT`."""
+    return _member(_json_body(record), pointer)
+
+
+def _json_body(record: Record) -> Any:
+    if record.has_json_body:
+        return record.body
+    if record.body_bytes and record.body_bytes[:1] in (b"{", b"["):
+        try:
+            return orjson.loads(record.body_bytes)
+        except orjson.JSONDecodeError:
+            pass
+    return _ABSENT
+
+
+def _member(value: Any, pointer: str) -> Any:
+    for raw in pointer.split("/")[1:]:
+        segment = raw.replace("~1", "/").replace("~0", "~")
+        if isinstance(value, dict) and segment in value:
+            value = value[segment]
+        elif isinstance(value, list) and segment.isdigit() and int(segment) < len(value):
+            value = value[int(segment)]
+        else:
+            return _ABSENT
+    return value
+
+
+def inferred_identity(record: Record) -> tuple[Criterion, ...]:
+    """The operation a well-known RPC style names in `record`, when no block says (or ())."""
+    for name in OPERATION_HEADERS:
+        value = record.header(name)
+        if value:
+            return (("header", _HEADER_SPELLING.get(name, name), value),)
+    raw = record.body_bytes or b""
+    # Most bodies name no marker: the text is searched before anything is parsed.
+    if not record.has_json_body and not any(f'"{m}"'.encode() in raw for m, _ in OPERATION_MEMBERS):
+        return ()
+    body = _json_body(record)
+    if not isinstance(body, dict):
+        return ()
+    for marker, pointer in OPERATION_MEMBERS:
+        value = _member(body, pointer)
+        if marker in body and isinstance(value, str) and value:
+            return (("body", pointer, value),)
+    return ()
+
+
+_HEADER_SPELLING = {"x-amz-target": "X-Amz-Target", "soapaction": "SOAPAction"}
 
 
 def parse_rules(t: Table) -> CompareRules:
@@ -62,6 +158,7 @@ def parse_rules(t: Table) -> CompareRules:
         unordered_keys=tuple(keyed.items()) if keyed else UNSET,
         ignore_headers=tuple(h.lower() for h in ignore_headers) if ignore_headers else UNSET,
         relative_tolerance=t.number("relative_tolerance"),
+        ignore_whitespace=t.flag("ignore_whitespace"),
     )
 
 
@@ -86,6 +183,7 @@ def merge_rules(base: CompareRules, extra: CompareRules) -> CompareRules:
         unordered_keys=base.unordered_keys + extra.unordered_keys,
         ignore_headers=tuple(dict.fromkeys(base.ignore_headers + extra.ignore_headers)),
         relative_tolerance=max(base.relative_tolerance, extra.relative_tolerance),
+        ignore_whitespace=base.ignore_whitespace and extra.ignore_whitespace,
     )
 
 
@@ -102,6 +200,33 @@ def parse_endpoint(t: Table, auth: Mapping[str, AuthProfile]) -> EndpointRule:
         name=t.text("name"),
         rules=parse_rules(t),
         auth=profile,
+        match=_match(t),
+        safe=t.flag("safe"),
     )
     t.done()
     return rule
+
+
+def _match(t: Table) -> tuple[Criterion, ...]:
+    """`match_header`, `match_body` and `match_name` as criteria, each checked and named."""
+    out: list[Criterion] = []
+    for name, value in (t.str_map("match_header") or {}).items():
+        if not _TOKEN.fullmatch(name):
+            raise ConfigError(t.source, f"{t.key('match_header')}.{name}", "not a header name")
+        out.append(("header", name, value))
+    members = t.get("match_body", (dict,), "a table of JSON Pointer = value")
+    for pointer, value in (members or {}).items():
+        key = f"{t.key('match_body')}.{pointer}"
+        if not pointer.startswith("/"):
+            raise ConfigError(t.source, key, "must be a JSON Pointer starting with '/'")
+        if not isinstance(value, str | int | float | bool):
+            problem = f"must be a string, a number or a boolean, not {kind_name(value)}"
+            raise ConfigError(t.source, key, problem)
+        out.append(("body", pointer, value))
+    record_name = t.text("match_name")
+    if record_name is not UNSET:
+        out.append(("name", "", record_name))
+    return tuple(out)
+
+
+_TOKEN = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")  # RFC 9110 token: a header's name

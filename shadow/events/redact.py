@@ -13,7 +13,9 @@ commands and the reports built from events):
   `body_b64` that is such text), and the values of
   differences at or under a matching path (`/**/email` also hides the email inside a `missing`
   object); with any path configured, the excerpts of a `body` difference (a body that is not
-  JSON on one side) are redacted too, since the other side may be JSON holding those fields.
+  JSON on one side) are redacted too, since the other side may be JSON holding those fields,
+  and so are both sides of a text body's `line:N` difference; an XML or HTML difference is
+  redacted by its path (`/**/password` matches `/user/password[2]` and `/form/@password`).
 
 A redacted value becomes the string `[REDACTED]`; `null` sides stay `null`, so a difference's
 kind still reads right. Values are copied where something is hidden, never changed in place.
@@ -22,6 +24,7 @@ kind still reads right. Values are copied where something is hidden, never chang
 from __future__ import annotations
 
 import base64
+import re
 from collections.abc import Iterable, Sequence
 from typing import Any
 from urllib.parse import parse_qsl, urlencode
@@ -34,6 +37,7 @@ from shadow.model import CREDENTIAL_HEADERS, REDACTED, CompareRules, Difference,
 # The recorded credentials (`[replay] recorded_auth`), and the one an answer carries.
 ALWAYS_REDACTED = CREDENTIAL_HEADERS | {"set-cookie"}
 _FORM = "application/x-www-form-urlencoded"
+_INDEXED = re.compile(r"(.+)\[[0-9]+\]")
 
 
 class Redactor:
@@ -97,9 +101,19 @@ class Redactor:
                 if isinstance(out[side], dict) and "excerpt" in out[side]:
                     out[side] = {**out[side], "excerpt": REDACTED}
             return out
-        state = root
+        if diff.path.startswith("line:"):  # a line of text may hold any field
+            for side in ("primary", "candidate"):
+                if out[side] is not None:
+                    out[side] = REDACTED
+            return out
+        state = markup = root
         for segment in parse_pointer(diff.path):
             state = state.step(segment)
+            # As a markup path, `item[2]` is element `item` and `@password` attribute password.
+            indexed = _INDEXED.fullmatch(segment)
+            markup = markup.step(indexed.group(1) if indexed else segment.removeprefix("@"))
+        if markup.ignored:
+            state = markup
         for side in ("primary", "candidate"):
             if out[side] is not None:
                 out[side] = redact_value(out[side], state)

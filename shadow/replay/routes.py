@@ -1,8 +1,12 @@
 """Which endpoint a record belongs to, and so which compare rules and auth profile apply.
 
 An endpoint's name comes from, in order: the record's `name`, the first configured
-`[[compare.endpoint]]` whose method and route match, or a template inferred from the path
-(`GET /internal/score/v2/{int}/{hex}`), so that counts group by endpoint, not by URL.
+`[[compare.endpoint]]` that matches (method, route, and its `match_*` criteria), or a template
+inferred from the path (`GET /internal/score/v2/{int}/{hex}`), so that counts group by
+endpoint, not by URL. Where a well-known RPC style names the operation (`X-Amz-Target`,
+`SOAPAction`, JSON-RPC's `method`, GraphQL's `operationName`) and no block names the endpoint,
+the inferred name carries it: `POST / (X-Amz-Target=Store.GetItem)`. The criteria that define
+an endpoint (`Route.match`) are what learned noise rules are keyed by.
 The rules are the global ones plus those of every matching block, in file order, so a block
 added later for the same route (such as a learned noise rule) adds to the earlier ones.
 """
@@ -14,8 +18,13 @@ import re
 from dataclasses import dataclass
 
 from shadow.config.load import Config
-from shadow.config.rules import EndpointRule, merge_rules
-from shadow.model import CompareRules, Record
+from shadow.config.rules import (
+    EndpointRule,
+    identity_suffix,
+    inferred_identity,
+    merge_rules,
+)
+from shadow.model import CompareRules, Criterion, Record
 
 _UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
 _HEX = re.compile(r"(?:0x[0-9a-fA-F]+|[0-9a-fA-F]{16,})")
@@ -63,6 +72,8 @@ class Route:
     auth: str | None
     method: str = "*"
     template: str = ""  # the configured route, else the inferred template
+    match: tuple[Criterion, ...] = ()  # what, beyond method and route, picks its records
+    safe: bool | None = None  # from the first matching block that says
 
 
 class Router:
@@ -73,20 +84,24 @@ class Router:
         self._merged: dict[tuple[int, ...], CompareRules] = {}
 
     def route(self, record: Record) -> Route:
-        matches = tuple(
-            i
-            for i, rule in enumerate(self._endpoints)
-            if rule.method in ("*", record.method) and rule.pattern.matches(record.path)
-        )
+        matches = tuple(i for i, rule in enumerate(self._endpoints) if rule.matches(record))
         if not matches:
             template = infer_template(record.path)
-            name = record.name or f"{record.method} {template}"
-            return Route(name, self._global, None, record.method, template)
+            identity = inferred_identity(record)
+            name = record.name or f"{record.method} {template}{identity_suffix(identity)}"
+            match = _with_name(identity, record)
+            return Route(name, self._global, None, record.method, template, match)
         first: EndpointRule = self._endpoints[matches[0]]
         auth = next((a for i in matches if (a := self._endpoints[i].auth)), None)
-        name = record.name or first.name
+        safe = next((s for i in matches if (s := self._endpoints[i].safe) is not None), None)
+        identity, name = first.match, first.name
+        if not first.named and not identity:
+            identity = inferred_identity(record)
+            name += identity_suffix(identity)
         method = record.method if first.method == "*" else first.method
-        return Route(name, self._rules(matches), auth, method, first.route)
+        match = _with_name(identity, record)
+        rules = self._rules(matches)
+        return Route(record.name or name, rules, auth, method, first.route, match, safe)
 
     def _rules(self, matches: tuple[int, ...]) -> CompareRules:
         rules = self._merged.get(matches)
@@ -97,3 +112,10 @@ class Router:
             if len(self._merged) < _MAX_CACHED:
                 self._merged[matches] = rules
         return rules
+
+
+def _with_name(match: tuple[Criterion, ...], record: Record) -> tuple[Criterion, ...]:
+    """A record's own `name` names its endpoint, so it is part of the endpoint's identity."""
+    if record.name is None or any(kind == "name" for kind, _, _ in match):
+        return match
+    return (*match, ("name", "", record.name))

@@ -91,8 +91,8 @@ class Pipeline:
         route = self.router.route(record)
         reference = None
         if self.noise is not None:
-            self.noise.note_route(route.endpoint, route.method, route.template)
-            reference = self.noise.reference_for(record)
+            self.noise.note_route(route.endpoint, route.method, route.template, route.match)
+            reference = self.noise.reference_for(record, route.safe)
         try:
             credentials = self.auth.credentials(record, record.auth or route.auth)
         except AuthError as exc:

@@ -251,3 +251,36 @@ def test_sample_calibrates_an_even_share_of_reads_and_every_write_to_a_secondary
         Calibrator(NoiseConfig(sample=0.0), secondary=False).reference_for(Record("GET", "/"))
         is None
     )
+
+
+def test_an_endpoint_says_whether_its_records_are_safe_to_repeat() -> None:
+    repeat = Calibrator(NoiseConfig(), secondary=False)
+    assert repeat.reference_for(Record("POST", "/"), safe=True) == "primary"  # an RPC read
+    assert repeat.reference_for(Record("GET", "/"), safe=False) is None
+    assert repeat.reference_for(Record("POST", "/"), safe=None) is None  # a write: never
+    secondary = Calibrator(NoiseConfig(sample=0.0), secondary=True)
+    assert secondary.reference_for(Record("POST", "/"), safe=True) is None  # sampled, as a read
+    assert secondary.reference_for(Record("GET", "/"), safe=False) == "secondary"  # as a write
+
+
+def test_learned_rules_are_keyed_by_the_endpoint_identity(tmp_path: Path) -> None:
+    calibrator = Calibrator(NoiseConfig(), secondary=True)
+    identity = (("header", "X-Amz-Target", "Svc.Get"), ("body", "/v", 2), ("name", "", "Get"))
+    calibrator.note_route("Get", "POST", "/", identity)
+    for n in range(3):
+        judged(calibrator, {"at": n}, {"at": n + 9}, reference={"at": n + 1}, endpoint="Get")
+    [block] = tomllib.loads(calibrator.render("r", "2026-01-01 00:00 UTC"))["compare"]["endpoint"]
+    assert block["match_header"] == {"X-Amz-Target": "Svc.Get"}
+    assert block["match_body"] == {"/v": 2} and block["match_name"] == "Get"
+    config_file = tmp_path / "c.toml"
+    config_file.write_text(
+        '[targets.primary]\nurl = "http://127.0.0.1:1"\n'
+        '[targets.candidate]\nurl = "http://127.0.0.1:2"\n'
+        + calibrator.render("r", "2026-01-01 00:00 UTC")
+    )
+    router = Router(load(config_file))
+    headers = (("X-Amz-Target", "Svc.Get"),)
+    same = Record("POST", "/", headers=headers, body={"v": 2}, body_form="json", name="Get")
+    assert dict(router.route(same).rules.normalize) == {"/at": "volatile"}
+    other = Record("POST", "/", headers=(("X-Amz-Target", "Svc.Put"),), body={"v": 2})
+    assert router.route(other).rules.normalize == ()  # another operation: not its rule

@@ -59,6 +59,43 @@ def write(tmp_path: Path, text: str) -> Path:
         ('[compare]\nnormalize = { "a" = "trim" }\n', "compare.normalize", "start with '/'"),
         ("[compare]\nrelative_tolerance = -0.1\n", "compare.relative_tolerance", "at least 0"),
         ('[compare]\nignore_headers = "date"\n', "compare.ignore_headers", "not a string"),
+        ('[compare]\nignore = ["line:0"]\n', "compare.ignore", "line:12"),
+        ("[compare]\nignore_whitespace = 1\n", "compare.ignore_whitespace", "true or false"),
+        (
+            '[[compare.endpoint]]\npath = "/"\nmatch_header = { "X-T" = 1 }\n',
+            "compare.endpoint[0].match_header.X-T",
+            "must be a string",
+        ),
+        (
+            '[[compare.endpoint]]\npath = "/"\nmatch_header = { "X T" = "a" }\n',
+            "compare.endpoint[0].match_header.X T",
+            "not a header name",
+        ),
+        (
+            '[[compare.endpoint]]\npath = "/"\nmatch_body = { "method" = "get" }\n',
+            "compare.endpoint[0].match_body.method",
+            "JSON Pointer",
+        ),
+        (
+            '[[compare.endpoint]]\npath = "/"\nmatch_body = { "/m" = ["a"] }\n',
+            "compare.endpoint[0].match_body./m",
+            "a string, a number or a boolean",
+        ),
+        (
+            '[[compare.endpoint]]\npath = "/"\nmatch_body = "/m"\n',
+            "compare.endpoint[0].match_body",
+            "must be a table",
+        ),
+        (
+            '[[compare.endpoint]]\npath = "/"\nmatch_name = 3\n',
+            "compare.endpoint[0].match_name",
+            "must be a string",
+        ),
+        (
+            '[[compare.endpoint]]\npath = "/"\nsafe = "yes"\n',
+            "compare.endpoint[0].safe",
+            "true or false",
+        ),
     ],
 )
 def test_errors_name_file_and_key(tmp_path: Path, text: str, key: str, problem: str) -> None:
@@ -150,3 +187,76 @@ normalize = { "/at" = "volatile" }
 )
 def test_inferred_templates(path: str, template: str) -> None:
     assert infer_template(path) == template
+
+
+RPC = """
+[[compare.endpoint]]
+name = "GetItem"
+method = "POST"
+path = "/"
+match_header = { "X-Amz-Target" = "Store.GetItem" }
+unordered = ["/items"]
+safe = true
+[[compare.endpoint]]
+method = "POST"
+path = "/rpc"
+match_body = { "/method" = "list", "/params/0" = 2, "/v2" = true }
+[[compare.endpoint]]
+path = "/named"
+match_name = "Special"
+ignore = ["/x"]
+[[compare.endpoint]]
+method = "POST"
+path = "/gql"
+"""
+
+
+def rpc(method: str, path: str, **fields: object) -> Record:
+    return Record(method, path, **fields)
+
+
+def test_blocks_match_a_header_a_body_member_or_the_record_name(tmp_path: Path) -> None:
+    router = Router(load(write(tmp_path, RPC)))
+    get = router.route(rpc("POST", "/", headers=(("x-amz-target", "Store.GetItem"),)))
+    assert (get.endpoint, get.rules.unordered, get.safe) == ("GetItem", ("/items",), True)
+    assert get.match == (("header", "X-Amz-Target", "Store.GetItem"),)
+    put = router.route(rpc("POST", "/", headers=(("X-Amz-Target", "Store.PutItem"),)))
+    assert put.endpoint == "POST / (X-Amz-Target=Store.PutItem)"  # no block: inferred
+    assert put.rules.unordered == () and put.safe is None
+    body = {"method": "list", "params": [2], "v2": True}
+    listed = router.route(rpc("POST", "/rpc", body=body, body_form="json"))
+    assert listed.endpoint == "POST /rpc (/method=list, /params/0=2, /v2=true)"
+    as_bytes = rpc("POST", "/rpc", body_bytes=b'{"method": "list", "params": [2], "v2": true}')
+    assert router.route(as_bytes).endpoint == listed.endpoint
+    for other in ({**body, "v2": 1}, {**body, "params": ["2"]}, {"method": "list"}):
+        routed = router.route(rpc("POST", "/rpc", body=other, body_form="json"))
+        assert routed.endpoint == "POST /rpc"  # JSON equality: 1 is not true, "2" is not 2
+    named = router.route(rpc("GET", "/named", name="Special"))
+    assert named.rules.ignore == ("/x",) and named.match == (("name", "", "Special"),)
+    assert router.route(rpc("GET", "/named", name="Other")).rules.ignore == ()
+
+
+def test_inferred_names_carry_the_operation_of_well_known_rpc_styles(tmp_path: Path) -> None:
+    router = Router(load(write(tmp_path, RPC)))
+    jsonrpc = {"jsonrpc": "2.0", "method": "sum", "id": 1}
+    assert router.route(rpc("POST", "/x", body=jsonrpc, body_form="json")).endpoint == (
+        "POST /x (/method=sum)"
+    )
+    graphql = {"query": "query Q { a }", "operationName": "Q"}
+    routed = router.route(rpc("POST", "/gql", body=graphql, body_form="json"))
+    assert routed.endpoint == "POST /gql (/operationName=Q)"  # an unnamed block: inferred too
+    assert routed.match == (("body", "/operationName", "Q"),)
+    soap = rpc("POST", "/ws", headers=(("SOAPAction", '"urn:Get"'),))
+    assert router.route(soap).endpoint == 'POST /ws (SOAPAction="urn:Get")'
+    assert router.route(rpc("POST", "/x", body={"method": "m"}, body_form="json")).endpoint == (
+        "POST /x"  # a "method" member without "jsonrpc" is no operation
+    )
+
+
+def test_shadow_check_shows_what_picks_an_endpoint(tmp_path: Path) -> None:
+    from shadow.config.load import describe
+
+    [first, second, third, _] = describe(load(write(tmp_path, RPC)))["endpoints"]
+    assert first["match_header"] == {"X-Amz-Target": "Store.GetItem"} and first["safe"] is True
+    assert second["match_body"] == {"/method": "list", "/params/0": 2, "/v2": True}
+    assert third["match_name"] == "Special" and third["safe"] is None

@@ -103,3 +103,16 @@ def test_redact_config_is_checked(tmp_path: Path) -> None:
     config.write_text("[redact]\nvalues = []\n")
     with pytest.raises(ConfigError, match=r"redact\.values: unknown key"):
         load(config)
+
+
+def test_differences_of_markup_text_and_form_bodies() -> None:
+    redactor = Redactor(paths=PATHS)
+    for path in ("/user/password", "/users/password[2]", "/form/@password", "/password"):
+        out = redactor.diff(Difference(path, "value", "hunter2", "hunter3"))
+        assert (out["primary"], out["candidate"]) == (REDACTED, REDACTED), path
+    kept = redactor.diff(Difference("/user/name[2]", "value", "ann", "bob"))
+    assert (kept["primary"], kept["candidate"]) == ("ann", "bob")
+    line = redactor.diff(Difference("line:3", "extra", None, "password: hunter2"))
+    assert (line["primary"], line["candidate"]) == (None, REDACTED)
+    plain = Redactor().diff(Difference("line:3", "value", "a", "b"))  # no path: nothing to hide
+    assert (plain["primary"], plain["candidate"]) == ("a", "b")
