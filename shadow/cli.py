@@ -90,9 +90,22 @@ def _add_run_options(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--output", metavar="FILE", help="write events to FILE instead of stdout")
     p.add_argument("--run-dir", metavar="DIR", help="server logs and artefacts")
+    p.add_argument(
+        "--interrupted-exit-code",
+        type=_exit_code,
+        metavar="N",
+        help="exit N instead of the verdict (0 or 1) when stopped before the input ended",
+    )
     _add_scale_options(p)
     p.add_argument("-q", "--quiet", action="count", default=0, help="less on stderr")
     p.add_argument("-v", "--verbose", action="count", default=0, help="more on stderr")
+
+
+def _exit_code(text: str) -> int:
+    value = int(text)
+    if not 1 <= value <= 255:
+        raise argparse.ArgumentTypeError(f"must be an exit code from 1 to 255, not {value}")
+    return value
 
 
 def _shard(text: str) -> Shard:
@@ -279,6 +292,7 @@ def command_run(args: argparse.Namespace, logs: list[str], console: Console) -> 
         "learn_noise": _learn_noise_path(args.learn_noise),
         "shard": args.shard,
         "workers": args.workers,
+        "interrupted_exit_code": args.interrupted_exit_code,
     }
     settings = RunSettings(
         config=config,

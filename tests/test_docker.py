@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -106,41 +105,6 @@ def test_the_compose_demo_config_finds_the_two_seeded_bugs(
     summary = result.summary
     assert (summary["requests"], summary["mismatched"], summary["errors"]) == (13, 2, 0)
     assert {m["endpoint"] for m in result.of("mismatch")} == {"Check Bans", "GTC Stake"}
-
-
-def k8s_documents() -> list[dict[str, Any]]:
-    return [d for d in yaml.safe_load_all((DOCKER / "k8s-job.yaml").read_text()) if d]
-
-
-@pytest.mark.e2e
-def test_k8s_job_runs_one_shard_per_completion_index(tmp_path: Path) -> None:
-    docs = {d["kind"]: d for d in k8s_documents()}
-    job = docs["Job"]["spec"]
-    assert job["completionMode"] == "Indexed"
-    container = job["template"]["spec"]["containers"][0]
-    args = container["args"]
-    shard = args[args.index("--shard") + 1]
-    assert re.fullmatch(r"\$\(JOB_COMPLETION_INDEX\)/(\d+)", shard)
-    assert int(shard.split("/")[1]) == job["completions"] == job["parallelism"]
-    env = {e["name"]: e for e in container["env"]}
-    path = env["JOB_COMPLETION_INDEX"]["valueFrom"]["fieldRef"]["fieldPath"]
-    assert path == "metadata.annotations['batch.kubernetes.io/job-completion-index']"
-    output = args[args.index("--output") + 1]
-    assert "$(JOB_COMPLETION_INDEX)" in output  # one events file per shard
-    mounts = {m["mountPath"] for m in container["volumeMounts"]}
-    assert Path(output).parent.as_posix() in mounts
-    assert job["template"]["spec"]["securityContext"]["runAsNonRoot"] is True
-    rules = job["podFailurePolicy"]["rules"]
-    assert rules[0]["onExitCodes"]["values"] == [1, 2] and rules[0]["action"] == "FailIndex"
-    # The config it mounts is one shadow accepts, attached to the services by URL.
-    config = tmp_path / "shadow.toml"
-    config.write_text(docs["ConfigMap"]["data"]["shadow.toml"])
-    checked = run_shadow("check", "-c", str(config))
-    assert checked.returncode == 0, checked.stderr
-    targets = json.loads(checked.stdout)["targets"]
-    assert all(not t["managed"] and t["url"].startswith("http://") for t in targets.values())
-    mounted = args[args.index("-c") + 1]
-    assert mounted == "/config/shadow.toml"
 
 
 def dockerfile() -> list[tuple[str, str]]:

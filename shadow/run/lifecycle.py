@@ -198,6 +198,9 @@ class Lifecycle:
         fields = job.finished_fields()
         pacing, calibration = fields.pop("pacing"), fields.pop("calibration")
         interrupted = bool(fields.pop("interrupted")) or self.stop.requested.is_set()
+        partial_code = self.settings.interrupted_exit_code
+        if interrupted and partial_code is not None and exit_code in (0, 1):
+            exit_code = partial_code  # what was compared is only part of the input
         supervisor = self.supervisor
         self.sink.run_finished(
             summary,
