@@ -79,6 +79,7 @@ class RunSettings:
     # Exit with this, not the verdict (0 or 1), when a signal or a closed output stopped the
     # run before its input ended: a partial run is no verdict (a Kubernetes shard retried).
     interrupted_exit_code: int | None = None
+    metrics: tuple[str, int] | None = None  # serve Prometheus metrics on (host, port)
 
     def __post_init__(self) -> None:
         check_choice("emit", self.emit, EMIT)

@@ -117,7 +117,15 @@ class Lifecycle:
         with capture_signals(self.stop):
             try:
                 self._started()
-                async with client_session() as session:
+                async with contextlib.AsyncExitStack() as stack:
+                    if self.settings.metrics is not None:
+                        from shadow.run.metrics import serving  # prometheus_client: only then
+
+                        url = await stack.enter_async_context(
+                            serving(self.settings.metrics, self.tally, lambda: self.supervisor)
+                        )
+                        self.console.info(f"metrics at {url}")
+                    session = await stack.enter_async_context(client_session())
                     exit_code = await self._with_servers(session, job)
             except ShadowError as exc:
                 self.console.error(str(exc))

@@ -171,6 +171,12 @@ def test_the_replay_arguments_are_ones_shadow_accepts() -> None:
     parsed = build_parser().parse_args(args)
     assert parsed.command == "run" and parsed.shard == parse_shard("3/4")
     assert parsed.output == "/events/shard-3.jsonl" and parsed.interrupted_exit_code == 143
+    # Each shard serves its metrics on the port the pod declares and its annotations name.
+    host, port = parsed.metrics
+    assert host == "0.0.0.0" and {"name": "metrics", "containerPort": port} in container["ports"]
+    annotations = replay_job()["spec"]["template"]["metadata"]["annotations"]
+    assert annotations["prometheus.io/port"] == str(port)
+    assert annotations["prometheus.io/path"] == "/metrics"
     mounts = {m["mountPath"] for m in container["volumeMounts"]}
     assert {"/config", "/capture", "/events"} <= mounts
 
