@@ -90,6 +90,12 @@ stop() {
   for i in $(seq 60); do kill -0 "$pid" 2>/dev/null || break; sleep 0.5; done
   if kill -0 "$pid" 2>/dev/null; then say "dockerd $pid ignored TERM for 30 s: KILL"; kill -KILL "$pid"; fi
   rm -f "$PIDFILE"
+  # dockerd leaves its default network namespace mounted in the exec root: unmount what is
+  # mounted under DIR (and only there), deepest first, so the folder can be removed.
+  local mount
+  while read -r mount; do
+    umount "$mount" 2>/dev/null || umount -l "$mount" 2>/dev/null || true
+  done < <(awk -v dir="$DIR/" 'index($2, dir) == 1 { print $2 }' /proc/mounts | sort -r)
   say "stopped dockerd $pid"
 }
 
