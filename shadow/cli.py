@@ -130,9 +130,35 @@ def _add_run_options(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--output", metavar="FILE", help="write events to FILE instead of stdout")
     p.add_argument("--run-dir", metavar="DIR", help="server logs and artefacts")
+    p.add_argument(
+        "--interrupted-exit-code",
+        type=_exit_code,
+        metavar="N",
+        help="exit N instead of the verdict (0 or 1) when stopped before the input ended",
+    )
+    p.add_argument(
+        "--metrics",
+        type=_address,
+        metavar="HOST:PORT",
+        help="serve Prometheus metrics at http://HOST:PORT/metrics during the run",
+    )
     _add_scale_options(p)
     p.add_argument("-q", "--quiet", action="count", default=0, help="less on stderr")
     p.add_argument("-v", "--verbose", action="count", default=0, help="more on stderr")
+
+
+def _exit_code(text: str) -> int:
+    value = int(text)
+    if not 1 <= value <= 255:
+        raise argparse.ArgumentTypeError(f"must be an exit code from 1 to 255, not {value}")
+    return value
+
+
+def _address(text: str) -> tuple[str, int]:
+    host, sep, port = text.rpartition(":")
+    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise argparse.ArgumentTypeError(f"expected HOST:PORT such as 0.0.0.0:9100, not {text!r}")
+    return host.strip("[]"), int(port)
 
 
 def _shard(text: str) -> Shard:
@@ -319,7 +345,11 @@ def command_run(args: argparse.Namespace, logs: list[str], console: Console) -> 
         "learn_noise": _learn_noise_path(args.learn_noise),
         "shard": args.shard,
         "workers": args.workers,
+        "interrupted_exit_code": args.interrupted_exit_code,
+        "metrics": args.metrics,
     }
+    if args.metrics is not None and (args.workers or 1) > 1:
+        raise UsageError("--metrics serves one process's counts: not with --workers")
     settings = RunSettings(
         config=config,
         inputs=logs,

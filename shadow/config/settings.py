@@ -77,6 +77,10 @@ class RunSettings:
     learn_noise: str | None = None  # write the learned noise rules here (TOML)
     shard: Shard | None = None  # replay only this shard's records (shadow.replay.partition)
     workers: int = 1  # processes sharing the run (shadow.run.fleet); each child is one shard
+    # Exit with this, not the verdict (0 or 1), when a signal or a closed output stopped the
+    # run before its input ended: a partial run is no verdict (a Kubernetes shard retried).
+    interrupted_exit_code: int | None = None
+    metrics: tuple[str, int] | None = None  # serve Prometheus metrics on (host, port)
 
     def __post_init__(self) -> None:
         check_choice("emit", self.emit, EMIT)

@@ -105,6 +105,32 @@ def merge_summaries(summaries: list[dict[str, float]]) -> dict[str, Any]:
     return merged
 
 
+def merge_encoded(encoded: list[str]) -> HdrHistogram | None:
+    """One histogram from several runs' encoded HDR histograms (a sharded run's
+    `run_finished` carries them: shadow.run.merge), so the merged percentiles are exactly
+    those of one run over all their records; None if one cannot be decoded."""
+    merged: HdrHistogram | None = None
+    for text in encoded:
+        try:
+            if merged is None:
+                merged = HdrHistogram.decode(text.encode("ascii"))
+            else:
+                merged.decode_and_add(text.encode("ascii"))
+        except Exception:  # noqa: BLE001 - any malformed encoding: fall back to the percentiles
+            return None
+    return merged
+
+
+def exact_ms(histogram: HdrHistogram) -> dict[str, Any]:
+    """`count`, `p50`, `p90`, `p99`, `max` in milliseconds, as a run computes its own
+    (shadow.run.tally): the same histogram gives the same figures."""
+    out: dict[str, Any] = {"count": histogram.get_total_count()}
+    for name, p in PERCENTILES:
+        out[name] = round(histogram.get_value_at_percentile(p) / 1000, 3)
+    out["max"] = round(histogram.get_max_value() / 1000, 3)
+    return out
+
+
 def summary_curve(summary: Mapping[str, float]) -> list[tuple[float, float]]:
     marks = {"p50": 50.0, "p90": 90.0, "p99": 99.0, "max": 100.0}
     return [(marks[key], summary[key]) for key in SUMMARY_KEYS if key in summary]

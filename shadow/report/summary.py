@@ -14,6 +14,8 @@ from shadow.model import MAX_ENDPOINTS, OTHER, fold_indices
 from shadow.report.aggregate import Aggregator, DiffTally, EndpointEvents, RunState
 from shadow.report.latency import (
     curve_ms,
+    exact_ms,
+    merge_encoded,
     merge_summaries,
     percentiles_ms,
     read_summary,
@@ -52,14 +54,16 @@ class _Endpoint:
     noise: int = 0
     noise_paths: dict[str, int] = field(default_factory=dict)
     latency: dict[str, list[dict[str, float]]] = field(default_factory=dict)
+    hdr: dict[str, list[str]] = field(default_factory=dict)  # target -> the runs' histograms
 
 
 def build_report(agg: Aggregator, inputs: list[InputStats]) -> Report:
     totals = dict.fromkeys(TOTAL_KEYS, 0)
     finals: dict[str, _Endpoint] = {}
     overall_summaries: dict[str, list[dict[str, float]]] = {}
+    overall_hdr: dict[str, list[str]] = {}
     for run in agg.runs.values():
-        _fold_run(run, agg, finals, totals, overall_summaries)
+        _fold_run(run, agg, finals, totals, (overall_summaries, overall_hdr))
     targets = _targets(agg)
     report = Report(data={})
     endpoints = {
@@ -76,7 +80,7 @@ def build_report(agg: Aggregator, inputs: list[InputStats]) -> Report:
         "runs": runs,
         "inputs": [stats.to_dict() for stats in inputs],
         "malformed_lines": sum(stats.malformed for stats in inputs),
-        "latency_ms": _overall_latency(agg, totals, overall_summaries, runs, report),
+        "latency_ms": _overall_latency(agg, totals, (overall_summaries, overall_hdr), runs, report),
         "endpoints": ranked,
         "top_diffs": _top_diffs(ranked),
         "input_errors": agg.input_errors,
@@ -104,7 +108,7 @@ def _fold_run(
     agg: Aggregator,
     finals: dict[str, _Endpoint],
     totals: dict[str, int],
-    overall: dict[str, list[dict[str, float]]],
+    overall: tuple[dict[str, list[dict[str, float]]], dict[str, list[str]]],
 ) -> None:
     finished = run.finished
     if finished is None:
@@ -118,13 +122,31 @@ def _fold_run(
         return
     for key in TOTAL_KEYS:
         totals[key] += number(finished.get(key))
-    for target, value in mapping(finished.get("latency_ms")).items():
-        summary = read_summary(value)
-        if summary:
-            overall.setdefault(str(target), []).append(summary)
+    shard = mapping(finished.get("shard"))
+    _add_latency(overall, finished.get("latency_ms"), shard.get("latency_hdr"))
+    endpoint_hdr = mapping(shard.get("endpoint_latency_hdr"))
     for name, info in mapping(finished.get("by_endpoint")).items():
         if isinstance(info, Mapping):
-            _fold_endpoint_summary(run, agg, _final(finals, str(name)), str(name), info)
+            ep = _final(finals, str(name))
+            _fold_endpoint_summary(run, agg, ep, str(name), info)
+            _add_latency((ep.latency, ep.hdr), info.get("latency_ms"), endpoint_hdr.get(name))
+
+
+def _add_latency(
+    into: tuple[dict[str, list[dict[str, float]]], dict[str, list[str]]],
+    percentiles: Any,
+    histograms: Any,
+) -> None:
+    """One run's percentiles per target, and its encoded histogram of each where it has one
+    (a sharded run's), kept side by side: the merge is exact only if every run has one."""
+    summaries, hdr = into
+    encoded = mapping(histograms)
+    for target, value in mapping(percentiles).items():
+        summary = read_summary(value)
+        if summary:
+            summaries.setdefault(str(target), []).append(summary)
+            if isinstance(encoded.get(target), str):
+                hdr.setdefault(str(target), []).append(encoded[target])
 
 
 def _fold_endpoint_summary(
@@ -149,10 +171,6 @@ def _fold_endpoint_summary(
             tally = events.diff(fold_indices(str(path)))
             tally.count += number(count)
             tally.from_summary += number(count)
-    for target, value in mapping(info.get("latency_ms")).items():
-        summary = read_summary(value)
-        if summary:
-            ep.latency.setdefault(str(target), []).append(summary)
 
 
 def _add_paths(into: dict[str, int], paths: Mapping[str, int]) -> None:
@@ -198,8 +216,8 @@ def _endpoint_latency(
     if events is not None and events.latency and events.exchanges == final.requests:
         return _from_buckets(events, "events")
     if final.latency:
-        merged = {t: merge_summaries(s) for t, s in final.latency.items()}
-        return merged, "summary", {t: summary_curve(s) for t, s in merged.items()}
+        merged, curves = _merged_summaries(final.latency, final.hdr)
+        return merged, "summary", curves
     if events is not None and events.latency:
         return _from_buckets(events, "partial")
     return {}, None, {}
@@ -219,12 +237,12 @@ def _from_buckets(
 def _overall_latency(
     agg: Aggregator,
     totals: dict[str, int],
-    summaries: dict[str, list[dict[str, float]]],
+    summaries: tuple[dict[str, list[dict[str, float]]], dict[str, list[str]]],
     runs: list[dict[str, Any]],
     report: Report,
 ) -> dict[str, Any]:
     exchanges = sum(ep.exchanges for ep in agg.endpoints.values())
-    every_run_summarised = all(r["finished"] for r in runs) and summaries
+    every_run_summarised = all(r["finished"] for r in runs) and summaries[0]
     if exchanges == totals["requests"] or not every_run_summarised:
         by_target: dict[str, list[Any]] = {}
         for ep in agg.endpoints.values():
@@ -237,9 +255,26 @@ def _overall_latency(
             out[target] = percentiles_ms(histogram)
             report.overall_curves[target] = curve_ms(histogram)
         return {"source": source if out else None, "targets": out}
-    merged = {t: merge_summaries(s) for t, s in summaries.items()}
-    report.overall_curves = {t: summary_curve(s) for t, s in merged.items()}
+    merged, report.overall_curves = _merged_summaries(*summaries)
     return {"source": "summary", "targets": merged}
+
+
+def _merged_summaries(
+    summaries: Mapping[str, list[dict[str, float]]], hdr: Mapping[str, list[str]]
+) -> tuple[dict[str, Any], dict[str, Curve]]:
+    """The runs' latency per target: exact, from their histograms merged, when every run
+    has one (shards do); else each percentile the highest of the runs', which errs slow."""
+    merged: dict[str, Any] = {}
+    curves: dict[str, Curve] = {}
+    for target, parts in summaries.items():
+        encoded = hdr.get(target, [])
+        histogram = merge_encoded(encoded) if len(encoded) == len(parts) else None
+        if histogram is not None and histogram.get_total_count():
+            merged[target], curves[target] = exact_ms(histogram), curve_ms(histogram)
+        else:
+            merged[target] = merge_summaries(parts)
+            curves[target] = summary_curve(merged[target])
+    return merged, curves
 
 
 def _ratios(latency: Mapping[str, Any]) -> dict[str, float | None]:

@@ -125,7 +125,15 @@ class Lifecycle:
         with capture_signals(self.stop):
             try:
                 self._started()
-                async with client_session() as session:
+                async with contextlib.AsyncExitStack() as stack:
+                    if self.settings.metrics is not None:
+                        from shadow.run.metrics import serving  # prometheus_client: only then
+
+                        url = await stack.enter_async_context(
+                            serving(self.settings.metrics, self.tally, lambda: self.supervisor)
+                        )
+                        self.console.info(f"metrics at {url}")
+                    session = await stack.enter_async_context(client_session())
                     exit_code = await self._with_servers(session, job)
             except ShadowError as exc:
                 self.console.error(str(exc))
@@ -206,6 +214,9 @@ class Lifecycle:
         fields = job.finished_fields()
         pacing, calibration = fields.pop("pacing"), fields.pop("calibration")
         interrupted = bool(fields.pop("interrupted")) or self.stop.requested.is_set()
+        partial_code = self.settings.interrupted_exit_code
+        if interrupted and partial_code is not None and exit_code in (0, 1):
+            exit_code = partial_code  # what was compared is only part of the input
         supervisor = self.supervisor
         self.sink.run_finished(
             summary,

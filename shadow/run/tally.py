@@ -13,10 +13,18 @@ from typing import Any
 from hdrh.histogram import HdrHistogram
 
 from shadow.config.verdict import Thresholds
-from shadow.model import MAX_ENDPOINTS, MAX_PATHS_PER_ENDPOINT, OTHER, Exchange, Response
+from shadow.model import (
+    MAX_ENDPOINTS,
+    MAX_PATHS_PER_ENDPOINT,
+    OTHER,
+    Exchange,
+    Failure,
+    Response,
+)
 
 # Per-endpoint latency costs ~28 KB a target (two significant digits): kept for this many.
 MAX_LATENCY_ENDPOINTS = 100
+MAX_ERROR_KINDS = 32  # (target, kind) pairs; the replayer's kinds are a short vocabulary
 _LATENCY_MAX_US = 3_600_000_000  # one hour, in microseconds
 _PERCENTILES = (("p50", 50.0), ("p90", 90.0), ("p99", 99.0))
 
@@ -99,6 +107,7 @@ class Tally:
         self.interval_latency = {name: new_histogram() for name in targets}  # for progress
         self.warmup = {"requests": 0, "matched": 0, "mismatched": 0, "errors": 0}
         self.kinds: dict[str, int] = {}  # real differences per kind, for `fail_on`
+        self.error_kinds: dict[tuple[str, str], int] = {}  # (target, failure kind), --metrics
         self._latency_endpoints = 0
 
     def endpoint(self, name: str) -> EndpointTally:
@@ -118,9 +127,10 @@ class Tally:
         self.noise += len(exchange.noise)
         for diff in exchange.noise:
             ep.count_diff(diff.path, ep.noise)
-        if exchange.failed_sides():
+        if failed := exchange.failed_sides():
             self.errors += 1
             ep.errors += 1
+            self._count_error_kinds(exchange, failed)
             return "error"
         if exchange.diffs or exchange.diffs_left_out:
             self.mismatched += 1
@@ -132,6 +142,15 @@ class Tally:
         self.matched += 1
         ep.matched += 1
         return "match"
+
+    def _count_error_kinds(self, exchange: Exchange, sides: list[str]) -> None:
+        for side in sides:
+            outcome = exchange.outcomes[side]
+            kind = outcome.kind if isinstance(outcome, Failure) else OTHER
+            key = (side, kind)
+            if key not in self.error_kinds and len(self.error_kinds) >= MAX_ERROR_KINDS:
+                key = (side, OTHER)
+            self.error_kinds[key] = self.error_kinds.get(key, 0) + 1
 
     def _record_latency(self, ep: EndpointTally, exchange: Exchange) -> None:
         if ep.latency is None and self._latency_endpoints < MAX_LATENCY_ENDPOINTS:

@@ -75,6 +75,30 @@ def test_sighup_mid_run_drains_and_writes_the_summary(tmp_path: Path, tag: str) 
     assert_no_orphans(tag)
 
 
+def test_interrupted_exit_code_replaces_the_verdict_of_a_stopped_run_only(
+    tmp_path: Path, tag: str
+) -> None:
+    # A Kubernetes shard stopped by SIGTERM must not end as a pass (docker/k8s/job.yaml).
+    config = fault_config(tmp_path, tag)
+    argv = ["run", "-c", str(config), "--emit", "all", "--interrupted-exit-code", "143"]
+    log = log_of(tmp_path, ["/slow/200"] * 500)
+    proc = _start(shadow_cmd(*argv, "--run-dir", str(tmp_path / "run"), str(log)))
+    lines = _wait_for(proc, "match", 4)
+    proc.send_signal(signal.SIGTERM)
+    rest, stderr = proc.communicate(timeout=60)
+    summary = orjson.loads([*lines, *rest.splitlines()][-1])
+    assert summary["interrupted"] is True and summary["mismatched"] == 0
+    assert proc.returncode == summary["exit_code"] == 143, stderr
+    assert_accounted(summary)
+    # A run that reads its whole input keeps its verdict.
+    whole = _start(
+        shadow_cmd(*argv, "--run-dir", str(tmp_path / "r2"), str(log_of(tmp_path, ["/ok/1"])))
+    )
+    out, stderr = whole.communicate(timeout=60)
+    assert whole.returncode == orjson.loads(out.splitlines()[-1])["exit_code"] == 0, stderr
+    assert_no_orphans(tag)
+
+
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM, signal.SIGHUP])
 def test_a_signal_while_a_server_starts_stops_at_once(
     tmp_path: Path, tag: str, sig: signal.Signals
