@@ -93,7 +93,11 @@ def _attribute_name(key: str, element: _Element) -> str:
 
 
 def _text(element: _Element, ignore_whitespace: bool) -> str:
-    pieces = [element.text or ""] + [child.tail or "" for child in element]
+    pieces = [element.text or ""]
+    for child in element:
+        if child.tag is etree.Entity:  # an entity left unresolved counts as its `&name;`
+            pieces.append(child.text or "")
+        pieces.append(child.tail or "")
     if ignore_whitespace:
         pieces = [piece for piece in pieces if piece.strip()]
     return "".join(pieces)

@@ -117,6 +117,12 @@ def test_entities_are_not_expanded_and_nothing_is_fetched() -> None:
     assert "root:" not in (root.text or "")
 
 
+def test_an_unresolved_entity_is_compared_by_its_name() -> None:
+    dtd = b'<!DOCTYPE d [<!ENTITY a "one"><!ENTITY b "two">]>'
+    [found] = diff(dtd + b"<d>x &a; y</d>", dtd + b"<d>x &b; y</d>", "application/xml")
+    assert found == Difference("/d", "value", "x &a; y", "x &b; y")
+
+
 def test_markup_that_does_not_parse_is_compared_as_text() -> None:
     with pytest.raises(MarkupError):
         parse_markup(b"<a><b></a>", html=False)
@@ -195,6 +201,7 @@ def test_forms_are_compared_by_field_with_the_json_rules() -> None:
         Difference("/t/1", "value", "two", "three"),
     ]
     assert form_fields(b"k=%E2%82%AC&bad=%zz&=v") == {"k": "\u20ac", "bad": "%zz", "": "v"}
+    assert form_fields(b"a=%FE&b=%FF") == {"a": "%FE", "b": "%FF"}  # not UTF-8: kept escaped
 
 
 def test_binary_stays_a_summary() -> None:
