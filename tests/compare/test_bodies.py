@@ -102,6 +102,14 @@ def test_namespaces_are_named_by_their_prefix() -> None:
     assert diff(a, b, "application/soap+xml") == [Difference("/s:Env/s:Body/r", "value", "1", "2")]
 
 
+def test_a_changed_namespace_is_a_difference() -> None:
+    a, b = b'<r xmlns="urn:v1"><x>1</x></r>', b'<r xmlns="urn:v2"><x>1</x></r>'
+    assert diff(a, b, "application/xml") == [
+        Difference("/r/@xmlns", "value", "urn:v1", "urn:v2"),
+        Difference("/r/x/@xmlns", "value", "urn:v1", "urn:v2"),
+    ]
+
+
 def test_html_is_repaired_and_compared_as_a_tree() -> None:
     a = b"<html><body><h1>Hi</h1><p class=a>one<p>two</body></html>"
     b = b"<!DOCTYPE html><html><body><h1>Hi!</h1><p class=b>one</p><p>two</p></body></html>"
