@@ -114,7 +114,8 @@ def form_fields(body: bytes) -> dict[str, Any] | None:
 
 
 def _unquote(raw: bytes) -> str:
-    """A form field's name or value: `+` is a space, `%XX` a byte, the bytes UTF-8."""
+    """A form field's name or value: `+` is a space, `%XX` a byte, the bytes UTF-8; bytes that
+    are not UTF-8 keep their escaped text, so two different ones never read the same."""
     # urllib.parse does this too, but compare stays clear of the network modules.
     pieces = raw.replace(b"+", b" ").split(b"%")
     out = bytearray(pieces[0])
@@ -123,7 +124,10 @@ def _unquote(raw: bytes) -> str:
             out += bytes([int(piece[:2], 16)]) + piece[2:]
         else:
             out += b"%" + piece
-    return out.decode("utf-8", "replace")
+    try:
+        return out.decode("utf-8")
+    except UnicodeDecodeError:
+        return raw.decode("ascii")
 
 
 def _charset(content_type: str | None) -> str:

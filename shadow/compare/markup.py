@@ -3,7 +3,7 @@
 Parsed with lxml (libxml2): XML without loading DTDs, resolving entities or touching the
 network; HTML the way a browser would repair it. Comments and processing instructions are left
 out. Paths follow `shadow.compare.bodypaths`: `/order/item[2]` an element, `/order/@id` an
-attribute; `[k]` counts from 1 among children of the same name, on the side the node is on.
+attribute, `/order/@xmlns` its namespace when the two sides' differ; `[k]` counts from 1 among children of the same name, on the side the node is on.
 
 An element's text is its own text and the text after each of its children, joined; with
 `ignore_whitespace` (the default) a piece that is only whitespace (indentation) is left out, so
@@ -71,6 +71,10 @@ def diff_markup(
         path, p, c = stack.pop()
         if rules.ignored(path):
             continue
+        space_p, space_c = etree.QName(p).namespace, etree.QName(c).namespace
+        if space_p != space_c and not rules.ignored(f"{path}/@xmlns"):
+            # One name in two namespaces is two different elements.
+            out.append(Difference(f"{path}/@xmlns", "value", space_p, space_c))
         text_p, text_c = _text(p, ignore_whitespace), _text(c, ignore_whitespace)
         if not rules.equal(path, text_p, text_c):
             out.append(Difference(path, "value", text_p, text_c))
@@ -93,7 +97,11 @@ def _attribute_name(key: str, element: _Element) -> str:
 
 
 def _text(element: _Element, ignore_whitespace: bool) -> str:
-    pieces = [element.text or ""] + [child.tail or "" for child in element]
+    pieces = [element.text or ""]
+    for child in element:
+        if child.tag is etree.Entity:  # an entity left unresolved counts as its `&name;`
+            pieces.append(child.text or "")
+        pieces.append(child.tail or "")
     if ignore_whitespace:
         pieces = [piece for piece in pieces if piece.strip()]
     return "".join(pieces)

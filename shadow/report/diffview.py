@@ -109,6 +109,27 @@ def _leaf(diff: Mapping[str, Any], label: str, depth: int) -> list[Row]:
     return rows
 
 
+def unified_excerpt(diffs: list[Mapping[str, Any]]) -> list[str]:
+    """A text body's `line:N` differences as `diff -u` shows them: `@@ line 3 @@`, `-`, `+`."""
+    out: list[str] = []
+    last = -2
+    for diff in diffs:
+        path, kind = str(diff.get("path", "")), diff.get("kind")
+        number = path.removeprefix("line:")
+        if not path.startswith("line:") or not number.isdigit():
+            continue
+        if int(number) not in (last, last + 1):
+            out.append(f"@@ line {number} @@")
+        last = int(number)
+        if kind != "extra":
+            out.append(f"-{diff.get('primary')}")
+        if kind != "missing":
+            out.append(f"+{diff.get('candidate')}")
+    if len(out) > MAX_VALUE_LINES:
+        out = [*out[:MAX_VALUE_LINES], f"… {len(out) - MAX_VALUE_LINES} more lines"]
+    return out
+
+
 def common_affixes(left: str, right: str) -> tuple[int, int]:
     """Lengths of the longest common prefix and suffix (not overlapping) of two strings."""
     limit = min(len(left), len(right))

@@ -6,7 +6,7 @@ from collections.abc import Mapping, Sequence
 from html import escape
 from typing import Any
 
-from shadow.report.diffview import Row, common_affixes, diff_rows
+from shadow.report.diffview import Row, common_affixes, diff_rows, unified_excerpt
 from shadow.report.plots import Plotter
 from shadow.report.text import fmt_ms
 
@@ -146,7 +146,7 @@ def _example(anchor: str, index: int, example: Mapping[str, Any]) -> str:
     shown = f"{len(diffs)} of {example.get('diff_count', len(diffs))} differences"
     return (
         f'<div class="example" id="{anchor}-ex-{index}"><div class="head">{head}</div>'
-        f"{_request(example)}{_side_by_side(diffs)}"
+        f"{_request(example)}{_side_by_side(diffs)}{_unified(diffs)}"
         f'<p class="hint" style="padding:0 12px">{shown}; unchanged parts of the bodies '
         "are left out</p></div>"
     )
@@ -173,6 +173,12 @@ def _request(example: Mapping[str, Any]) -> str:
     hint = "".join(f'<div class="hint">{escape(n)}</div>' for n in notes)
     command = f'<pre class="curl">{escape(curl)}</pre>' if isinstance(curl, str) else ""
     return f'<div class="request"><code class="line">{escape(line)}</code>{command}{hint}</div>'
+
+
+def _unified(diffs: list[Mapping[str, Any]]) -> str:
+    """The lines of a text body that differ, as a short unified excerpt ("" when none)."""
+    lines = unified_excerpt(diffs)
+    return f'<pre class="unified">{escape(chr(10).join(lines))}</pre>' if lines else ""
 
 
 def _side_by_side(diffs: list[Mapping[str, Any]]) -> str:

@@ -102,6 +102,14 @@ def test_namespaces_are_named_by_their_prefix() -> None:
     assert diff(a, b, "application/soap+xml") == [Difference("/s:Env/s:Body/r", "value", "1", "2")]
 
 
+def test_a_changed_namespace_is_a_difference() -> None:
+    a, b = b'<r xmlns="urn:v1"><x>1</x></r>', b'<r xmlns="urn:v2"><x>1</x></r>'
+    assert diff(a, b, "application/xml") == [
+        Difference("/r/@xmlns", "value", "urn:v1", "urn:v2"),
+        Difference("/r/x/@xmlns", "value", "urn:v1", "urn:v2"),
+    ]
+
+
 def test_html_is_repaired_and_compared_as_a_tree() -> None:
     a = b"<html><body><h1>Hi</h1><p class=a>one<p>two</body></html>"
     b = b"<!DOCTYPE html><html><body><h1>Hi!</h1><p class=b>one</p><p>two</p></body></html>"
@@ -115,6 +123,12 @@ def test_entities_are_not_expanded_and_nothing_is_fetched() -> None:
     xxe = b'<?xml version="1.0"?><!DOCTYPE d [<!ENTITY e SYSTEM "file:///etc/passwd">]><d>&e;</d>'
     root = parse_markup(xxe, html=False)
     assert "root:" not in (root.text or "")
+
+
+def test_an_unresolved_entity_is_compared_by_its_name() -> None:
+    dtd = b'<!DOCTYPE d [<!ENTITY a "one"><!ENTITY b "two">]>'
+    [found] = diff(dtd + b"<d>x &a; y</d>", dtd + b"<d>x &b; y</d>", "application/xml")
+    assert found == Difference("/d", "value", "x &a; y", "x &b; y")
 
 
 def test_markup_that_does_not_parse_is_compared_as_text() -> None:
@@ -195,6 +209,7 @@ def test_forms_are_compared_by_field_with_the_json_rules() -> None:
         Difference("/t/1", "value", "two", "three"),
     ]
     assert form_fields(b"k=%E2%82%AC&bad=%zz&=v") == {"k": "\u20ac", "bad": "%zz", "": "v"}
+    assert form_fields(b"a=%FE&b=%FF") == {"a": "%FE", "b": "%FF"}  # not UTF-8: kept escaped
 
 
 def test_binary_stays_a_summary() -> None:

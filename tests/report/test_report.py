@@ -15,7 +15,7 @@ import orjson
 import pytest
 
 from shadow import cli
-from shadow.report.diffview import Row, diff_rows
+from shadow.report.diffview import Row, diff_rows, unified_excerpt
 from shadow.report.series import MAX_POINTS, Point, Series, parse_ts, read_point
 from tests.support import ROOT, Shadow, run_shadow, shadow_cmd, write_jsonl
 
@@ -636,3 +636,24 @@ def test_progress_fields_are_read_defensively_and_kept_bounded() -> None:
     assert series.points[0].elapsed_s == 0.0
     gaps = {b.elapsed_s - a.elapsed_s for a, b in itertools.pairwise(series.points)}
     assert len(gaps) == 1  # evenly thinned
+
+
+def test_the_lines_of_a_text_body_are_also_a_unified_excerpt() -> None:
+    diffs = [
+        {"path": "status", "kind": "status", "primary": 200, "candidate": 500},
+        {"path": "line:3", "kind": "value", "primary": "packed", "candidate": "shipped"},
+        {"path": "line:4", "kind": "missing", "primary": "items: 2", "candidate": None},
+        {"path": "line:9", "kind": "extra", "primary": None, "candidate": "gift: yes"},
+    ]
+    assert unified_excerpt(diffs) == [
+        "@@ line 3 @@",
+        "-packed",
+        "+shipped",
+        "-items: 2",
+        "@@ line 9 @@",
+        "+gift: yes",
+    ]
+    assert unified_excerpt([{"path": "/a", "kind": "value", "primary": 1, "candidate": 2}]) == []
+    # Side by side too: the rows pair each line's two sides.
+    [_, row, *_] = diff_rows(diffs)
+    assert row == Row('line:3: "packed"', 'line:3: "shipped"', changed=True, kind="value")

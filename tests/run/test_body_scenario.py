@@ -4,7 +4,8 @@ The labelled scenario: a fake service answering XML, HTML, plain text, url-encod
 bytes (tests/helpers/body_server.py), each with a noisy part the config's rules ignore, and a
 candidate that indents its markup and carries known differences. False positives (a reported
 difference that was not injected) and false negatives (an injected one not reported) are
-counted exactly; both must be 0.
+counted exactly; both must be 0, with those rules written by hand, and with calibration and
+no rule (then with the rules it learned alone).
 
 Before structural comparison every differing body was one `/` `body` difference (and
 `line:1` was refused as a pattern): this scenario gave 48 false positives and 30 false
@@ -13,6 +14,7 @@ negatives.
 
 from __future__ import annotations
 
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -95,4 +97,36 @@ def test_markup_text_and_form_bodies_are_compared_by_structure(tmp_path: Path, t
     assert labelled(result) == (0, 0)
     assert_accounted(result.summary)
     assert result.summary["errors"] == 0
+    assert_no_orphans(tag)
+
+
+def test_calibration_learns_the_noise_of_these_bodies_by_path(tmp_path: Path, tag: str) -> None:
+    """No rule written: calibration finds the clock, the nonce and the token on their paths,
+    and the learned rules alone, loaded back, decide the same."""
+    log, learned = scenario(tmp_path), tmp_path / "learned.toml"
+    calibrated = run_shadow(
+        "run", "-c", str(config(tmp_path, tag, "\n[noise]\nenabled = true\n")),
+        "--learn-noise", str(learned), "--run-dir", str(tmp_path / "a"), str(log), timeout=120,
+    )  # fmt: skip
+    assert calibrated.returncode == 1, calibrated.stderr
+    assert labelled(calibrated) == (0, 0)
+    assert calibrated.summary["calibration"] == {"mode": "repeat", "pairs": len(KINDS) * PER_KIND}
+    rules = {
+        pattern: rule
+        for block in tomllib.loads(learned.read_text())["compare"]["endpoint"]
+        for pattern, rule in block.get("normalize", {}).items()
+    }
+    assert rules == {
+        "/order/@generated": "volatile",
+        "/html/head/meta[2]/@content": "volatile",
+        "line:1": "volatile",
+        "/token": "volatile",
+    }
+    alone = run_shadow(
+        "run", "-c", str(config(tmp_path, tag, learned.read_text())),
+        "--run-dir", str(tmp_path / "b"), str(log), timeout=120,
+    )  # fmt: skip
+    assert labelled(alone) == (0, 0)
+    assert alone.summary["calibration"] is None
+    assert alone.summary["mismatched"] == calibrated.summary["mismatched"]
     assert_no_orphans(tag)
