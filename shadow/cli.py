@@ -79,6 +79,11 @@ def _add_run_options(p: argparse.ArgumentParser) -> None:
         metavar="FILE",
         help="calibrate, and write the learned noise rules to FILE (TOML, to review)",
     )
+    p.add_argument(
+        "--no-calibration",
+        action="store_true",
+        help="do not measure noise (as [noise] enabled = false): no request is repeated",
+    )
     p.add_argument("--concurrency", type=_positive_int, help="requests in flight at once")
     _add_pacing_options(p)
     p.add_argument("--timeout", type=_non_negative, metavar="S", help="per request, seconds")
@@ -235,7 +240,12 @@ def resolve_config(args: argparse.Namespace) -> Config:
         replay = dataclasses.replace(replay, timeout_s=args.timeout)
     if args.progress_interval is not None:
         replay = dataclasses.replace(replay, progress_interval_s=args.progress_interval)
-    return dataclasses.replace(config, replay=replay)
+    noise = config.noise
+    if args.no_calibration:
+        if args.learn_noise:
+            raise UsageError("--learn-noise calibrates: it cannot go with --no-calibration")
+        noise = dataclasses.replace(noise, enabled=False)
+    return dataclasses.replace(config, replay=replay, noise=noise)
 
 
 def resolve_rate(args: argparse.Namespace, config: Config) -> RateSpec | None:
