@@ -156,7 +156,8 @@ def _both_failed_reason(what: str, tally: EndpointTally, limit: float) -> str | 
         answered = f"answered {cause}" if not others else f"answered the same error ({cause}...)"
     else:
         answered = f"failed with {cause}" if not others else f"failed alike ({cause}...)"
-    hint = _HINTS.get(cause[:1] + "xx" if cause.isdigit() and cause not in _HINTS else cause)
+    key = cause[:1] + "xx" if cause.isdigit() and cause not in _HINTS else cause
+    hint = _HINTS.get(key) if not others else None
     return f"{failed} of {agreed} matched exchanges{what} {answered} on both sides" + (
         f": {hint}" if hint else ""
     )
@@ -328,18 +329,23 @@ class Tally:
         """Matched exchanges that are mostly the same failure on both sides, per endpoint
         (each by its own limit, else the overall one), then overall when no endpoint said it."""
         out = []
+        rest = EndpointTally(matched=self.matched, both_failed=dict(self.both_failed))
+        rest.both_failed_errors = self.both_failed_errors
         for name, ep in sorted(self.by_endpoint.items()):
             limits = thresholds.endpoints.get(name)
             limit = thresholds.both_failed_rate
             if limits is not None and limits.both_failed_rate is not None:
-                limit = limits.both_failed_rate
+                limit = limits.both_failed_rate  # judged alone, left out of the overall rate
+                rest.matched -= ep.matched
+                rest.both_failed_errors -= ep.both_failed_errors
+                for cause, count in ep.both_failed.items():
+                    rest.both_failed[cause] -= count
             reason = _both_failed_reason(f" of {name!r}", ep, limit)
             if reason is not None:
                 out.append(reason)
+        rest.both_failed = {cause: n for cause, n in rest.both_failed.items() if n > 0}
         if not out:
-            overall = EndpointTally(matched=self.matched, both_failed=self.both_failed)
-            overall.both_failed_errors = self.both_failed_errors
-            reason = _both_failed_reason("", overall, thresholds.both_failed_rate)
+            reason = _both_failed_reason("", rest, thresholds.both_failed_rate)
             out += [reason] if reason is not None else []
         return out
 

@@ -325,3 +325,33 @@ def test_a_calibration_without_any_safe_record_says_so() -> None:
         "to calibrate writes, configure a secondary; no difference was taken for noise"
     )
     assert Calibrator(NoiseConfig(), secondary=False).notes() == []  # no record: nothing to say
+
+
+def test_a_learned_ignore_headers_hides_a_header_the_config_lists(tmp_path: Path) -> None:
+    """Live calibration suppresses a noisy header that `[compare] headers` names; the learned
+    rule, added to the config, must hide it too (ignore_headers wins over headers)."""
+    rules = CompareRules(headers=("x-runtime", "etag"))
+    calibrator = Calibrator(NoiseConfig(), secondary=True)
+    calibrator.note_route("GET /h", "GET", "/h")
+
+    def outcomes(n: int, etag: str) -> dict[str, Any]:
+        return {
+            side: Response(200, (("X-Runtime", f"{side}{n}"), ("ETag", etag)), b"{}", 1.0)
+            for side in ("primary", "secondary")
+        } | {"candidate": Response(200, (("X-Runtime", "c"), ("ETag", '"2"')), b"{}", 1.0)}
+
+    for n in range(3):
+        live = Exchange(n, Record("GET", "/h"), "GET /h", rules, outcomes(n, '"1"'))
+        live.diffs = diff_responses(live.outcomes["primary"], live.outcomes["candidate"], rules)
+        calibrator.judge(live)
+        assert paths(live.noise) == ["header:x-runtime"] and paths(live.diffs) == ["header:etag"]
+    config_file = tmp_path / "c.toml"
+    config_file.write_text(
+        '[targets.primary]\nurl = "http://127.0.0.1:1"\n'
+        '[targets.candidate]\nurl = "http://127.0.0.1:2"\n'
+        '[compare]\nheaders = ["x-runtime", "etag"]\n' + calibrator.render("r", "now")
+    )
+    learned = Router(load(config_file)).route(Record("GET", "/h")).rules
+    answers = outcomes(9, '"1"')
+    found = diff_responses(answers["primary"], answers["candidate"], learned)
+    assert paths(found) == ["header:etag"]  # the same verdict as the live calibration's
