@@ -20,6 +20,7 @@ from typing import Any
 import orjson
 
 from shadow import __version__
+from shadow.config.effect import ineffective
 from shadow.config.load import (
     Config,
     attach_config,
@@ -355,11 +356,14 @@ def _add_convert_command(commands: Any) -> None:
     convert.add_argument("-q", "--quiet", action="count", default=0, help="less on stderr")
 
 
-def command_check(args: argparse.Namespace) -> int:
+def command_check(args: argparse.Namespace, console: Console) -> int:
+    """Print the resolved config; warn on stderr of every key that cannot take effect."""
     config = load(args.config)
     sys.stdout.buffer.write(
         orjson.dumps(describe(config), option=orjson.OPT_INDENT_2 | orjson.OPT_APPEND_NEWLINE)
     )
+    for line in ineffective(config):
+        console.warning(f"{config.source}: {line}")
     return 0
 
 
@@ -387,7 +391,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             return convert(args.logs, args.format or AUTO, console)
         if args.command == "synth":
             return command_synth(args, console)
-        return command_check(args)
+        return command_check(args, console)
     except ShadowError as exc:
         console.error(str(exc))
         return exc.exit_code
