@@ -117,6 +117,16 @@ def test_the_same_401_on_both_sides_fails_the_run_and_says_why(tmp_path: Path, t
     assert summary["statuses"]["primary"] == {"4xx": 8, "401": 8}
     assert summary["both_failed"] == {"401": 8}
     assert "primary 4xx 8 (401 8)" in result.stderr  # the stderr summary counts statuses
+    # The reports say it too: JSON, text and HTML.
+    report = orjson.loads(run_shadow("report", "-", "--json", stdin=result.stdout).stdout)
+    assert report["both_failed"] == {"401": 8}
+    assert report["endpoints"]["Score"]["statuses"]["candidate"] == {"4xx": 8, "401": 8}
+    text = run_shadow("report", "-", stdin=result.stdout).stdout.decode()
+    assert "Score: failed alike on both sides: 401 8" in text
+    assert "statuses: primary 4xx 8 (401 8); candidate 4xx 8 (401 8)" in text
+    html = tmp_path / "report.html"
+    run_shadow("report", "-", "--html", str(html), stdin=result.stdout)
+    assert "failed alike on both sides: 401 × 8" in html.read_text()
     # Declared as the expected answer, the same records prove what they were meant to.
     expected = write_jsonl(tmp_path / "expected.jsonl", records_of("score", 8, expect_status=401))
     again = run_shadow("run", "-c", str(config), "--run-dir", str(tmp_path / "b"), str(expected))
@@ -175,6 +185,11 @@ def test_clocks_ids_and_random_bytes_need_no_noise_config(
     assert calibration["body_not_comparable"] == ["GET /blob/{int}", "GET /page/{int}"]
     assert "body not comparable" in result.stderr and "GET /blob/{int}" in result.stderr
     assert summary["by_endpoint"]["GET /blob/{int}"]["noise"] == {"/": 24}
+    report = orjson.loads(run_shadow("report", "-", "--json", stdin=result.stdout).stdout)
+    assert report["body_not_comparable"] == ["GET /blob/{int}", "GET /page/{int}"]
+    assert report["endpoints"]["GET /page/{int}"]["body_not_comparable"] is True
+    text = run_shadow("report", "-", stdin=result.stdout).stdout.decode()
+    assert "body not comparable" in text and "GET /page/{int}" in text
     # Turned off, every clock and id is reported: the calibration is what hides them.
     off = run_shadow(
         "run", "--primary", primary, "--candidate", candidate, "--no-calibration", str(log)
