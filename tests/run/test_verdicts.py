@@ -190,6 +190,13 @@ def test_clocks_ids_and_random_bytes_need_no_noise_config(
     assert report["endpoints"]["GET /page/{int}"]["body_not_comparable"] is True
     text = run_shadow("report", "-", stdin=result.stdout).stdout.decode()
     assert "body not comparable" in text and "GET /page/{int}" in text
+    # Two workers calibrate each on its share; the run says the same, once.
+    fleet = run_shadow(
+        "run", "--primary", primary, "--candidate", candidate, "--workers", "2", str(log)
+    )
+    assert labelled(fleet, records) == (0, 0)
+    assert fleet.summary["calibration"]["body_not_comparable"] == calibration["body_not_comparable"]
+    assert fleet.stderr.count("body not comparable on 'GET /blob/{int}'") == 1, fleet.stderr
     # Turned off, every clock and id is reported: the calibration is what hides them.
     off = run_shadow(
         "run", "--primary", primary, "--candidate", candidate, "--no-calibration", str(log)
