@@ -104,8 +104,10 @@ def report(args: argparse.Namespace, runs: list[Run], servers: str) -> str:
             f"identical answers; {args.rounds} alternating rounds, medians"
         ),
         "",
-        "| mode | pairs/s | vs off | CPU per pair, µs | CPU vs off | calibration pairs "
-        "| pairs/s, each round |",
+        (
+            "| mode | pairs/s | vs off | CPU per pair, µs | CPU vs off | calibration pairs "
+            "| pairs/s, each round |"
+        ),
         "| --- | ---: | ---: | ---: | ---: | ---: | --- |",
     ]
     base_cpu = statistics.median(r.cpu_us_per_pair for r in by_mode["off"])
