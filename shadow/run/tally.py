@@ -158,7 +158,9 @@ def _both_failed_reason(what: str, tally: EndpointTally, limit: float) -> str | 
         answered = f"failed with {cause}" if not others else f"failed alike ({cause}...)"
     key = cause[:1] + "xx" if cause.isdigit() and cause not in _HINTS else cause
     hint = _HINTS.get(key) if not others else None
-    return f"{failed} of {agreed} matched exchanges{what} {answered} on both sides" + (
+    # Transport errors are errors, not matches: then the share is of the exchanges alike.
+    noun = "exchanges answered alike" if tally.both_failed_errors else "matched exchanges"
+    return f"{failed} of {agreed} {noun}{what} {answered} on both sides" + (
         f": {hint}" if hint else ""
     )
 

@@ -75,7 +75,7 @@ def test_transport_errors_of_one_kind_on_both_sides_are_both_failed() -> None:
     reasons = tally.failures(Thresholds(error_rate=1.0))
     assert reasons == [
         (
-            "1 of 1 matched exchanges of 'E' failed with refused on both sides: "
+            "1 of 1 exchanges answered alike of 'E' failed with refused on both sides: "
             "are the servers up at these urls?"
         )
     ]
