@@ -20,6 +20,7 @@ from typing import Any
 import orjson
 
 from shadow import __version__
+from shadow.config.effect import ineffective
 from shadow.config.load import (
     Config,
     attach_config,
@@ -114,6 +115,11 @@ def _add_run_options(p: argparse.ArgumentParser) -> None:
         "--learn-noise",
         metavar="FILE",
         help="calibrate, and write the learned noise rules to FILE (TOML, to review)",
+    )
+    p.add_argument(
+        "--no-calibration",
+        action="store_true",
+        help="do not measure noise (as [noise] enabled = false): no request is repeated",
     )
     p.add_argument(
         "--concurrency",
@@ -301,7 +307,12 @@ def resolve_config(args: argparse.Namespace) -> Config:
         replay = dataclasses.replace(replay, timeout_s=args.timeout)
     if args.progress_interval is not None:
         replay = dataclasses.replace(replay, progress_interval_s=args.progress_interval)
-    return dataclasses.replace(config, replay=replay)
+    noise = config.noise
+    if args.no_calibration:
+        if args.learn_noise:
+            raise UsageError("--learn-noise calibrates: it cannot go with --no-calibration")
+        noise = dataclasses.replace(noise, enabled=False)
+    return dataclasses.replace(config, replay=replay, noise=noise)
 
 
 def resolve_rate(args: argparse.Namespace, config: Config) -> RateSpec | None:
@@ -415,11 +426,14 @@ def _add_convert_command(commands: Any) -> None:
     convert.add_argument("-q", "--quiet", action="count", default=0, help="less on stderr")
 
 
-def command_check(args: argparse.Namespace) -> int:
+def command_check(args: argparse.Namespace, console: Console) -> int:
+    """Print the resolved config; warn on stderr of every key that cannot take effect."""
     config = load(args.config)
     sys.stdout.buffer.write(
         orjson.dumps(describe(config), option=orjson.OPT_INDENT_2 | orjson.OPT_APPEND_NEWLINE)
     )
+    for line in ineffective(config):
+        console.warning(f"{config.source}: {line}")
     return 0
 
 
@@ -447,7 +461,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             return convert(args.logs, args.format or AUTO, console)
         if args.command == "synth":
             return command_synth(args, console)
-        return command_check(args)
+        return command_check(args, console)
     except ShadowError as exc:
         console.error(str(exc))
         return exc.exit_code

@@ -124,6 +124,7 @@ class Record:
     vars: Mapping[str, Any] = field(default_factory=dict)
     source: str = ""
     line: int = 0
+    expect_status: int | None = None  # the status this request is meant to answer
 
     @property
     def has_json_body(self) -> bool:
@@ -156,7 +157,7 @@ class Record:
             out["body_text"] = self.body_bytes.decode("utf-8", "replace")
         elif self.body_form == "b64" and self.body_bytes is not None:
             out["body_b64"] = base64.b64encode(self.body_bytes).decode("ascii")
-        for key in ("name", "id", "ts", "lane", "auth"):
+        for key in ("name", "id", "ts", "lane", "auth", "expect_status"):
             value = getattr(self, key)
             if value is not None:
                 out[key] = value
@@ -248,20 +249,24 @@ class CompareRules:
     Pointer patterns use `*` for one segment and `**` for any number of segments.
     `normalize` maps a pattern to a normalizer (one of NORMALIZERS); `unordered_keys` maps a
     pattern to the member that pairs up the objects of an unordered array. `headers` names
-    headers to compare (`*`: all but the volatile ones and `ignore_headers`). Numbers are
-    equal within `tolerance` (absolute) or `relative_tolerance` (of the larger magnitude).
+    headers to compare (`*`: all but the volatile ones; `ignore_headers` never), None when
+    a table does not set it (an endpoint's list replaces the global one; `()` compares none).
+    Numbers are equal within `tolerance` (absolute) or `relative_tolerance` (of the larger
+    magnitude). `expect_status` is the status an endpoint's records are meant to answer (a
+    deliberate error path, not a failure on both sides).
     """
 
     ignore: tuple[str, ...] = ()
     unordered: tuple[str, ...] = ()
     normalize: tuple[tuple[str, str], ...] = ()
-    headers: tuple[str, ...] = ()
+    headers: tuple[str, ...] | None = None
     compare_status: bool = True
     tolerance: float = 0.0
     unordered_keys: tuple[tuple[str, str], ...] = ()
     ignore_headers: tuple[str, ...] = ()
     relative_tolerance: float = 0.0
     ignore_whitespace: bool = True  # XML and HTML: whitespace-only text (indentation) is skipped
+    expect_status: int | None = None
 
     def __post_init__(self) -> None:
         for pattern, kind in self.normalize:
@@ -287,6 +292,10 @@ class CompareRules:
                     )
         check_at_least("tolerance", self.tolerance, 0)
         check_at_least("relative_tolerance", self.relative_tolerance, 0)
+        if self.expect_status is not None and not 100 <= self.expect_status <= 599:
+            raise InvalidValue(
+                "expect_status", f"must be an HTTP status (100 to 599), not {self.expect_status}"
+            )
 
 
 @dataclass(slots=True)
@@ -338,6 +347,7 @@ class Sample:
     latency_ms: Mapping[str, Mapping[str, float]]  # per target, over the interval
     servers: Mapping[str, Usage]
     shadow: Usage
+    statuses: Mapping[str, Mapping[str, int]] = field(default_factory=dict)  # per target
 
 
 @dataclass(frozen=True, slots=True)

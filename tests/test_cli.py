@@ -464,6 +464,44 @@ def test_check_reports_file_and_key(tmp_path: Path) -> None:
     ), result.stderr
 
 
+def test_check_warns_of_every_key_that_cannot_take_effect(tmp_path: Path) -> None:
+    config = tmp_path / "idle.toml"
+    (tmp_path / "secrets.env").write_text("TOKEN=x\n")
+    config.write_text(
+        'env_file = "secrets.env"\n'
+        '[targets.primary]\nurl = "http://127.0.0.1:8002"\nenv = { DEBUG = "1" }\n'
+        'cwd = "api"\n'
+        '[targets.candidate]\nurl = "http://127.0.0.1:3000"\n'
+        '[targets.secondary]\nurl = "http://127.0.0.1:8003"\n'
+        "[noise]\nenabled = false\nsample = 0.5\n"
+        '[compare]\nignore = ["/meta"]\nnormalize = { "/meta/at" = "datetime" }\n'
+        'ignore_headers = ["x-runtime"]\nstatus = false\n'
+        '[thresholds]\nfail_on = ["status"]\n'
+        '[[compare.endpoint]]\nname = "Items"\npath = "/items/{n}"\nexpect_status = 200\n'
+        '[[compare.endpoint]]\nname = "Other name"\npath = "/items/{n}"\n'
+    )
+    result = run_shadow("check", "-c", str(config))
+    assert result.returncode == 0, result.stderr
+    assert orjson.loads(result.stdout)["noise"]["enabled"] is False  # still printed resolved
+    warned = [
+        line.removeprefix(f"shadow: warning: {config}: ").split(":")[0]
+        for line in result.stderr.splitlines()
+    ]
+    assert warned == [
+        "noise.sample",
+        "targets.secondary",
+        "targets.primary.cwd",
+        "targets.primary.env",
+        "compare.ignore_headers",
+        "compare.normalize./meta/at",
+        "compare.endpoint[0].expect_status",
+        "compare.endpoint[1].name",
+        "thresholds.fail_on",
+        "env_file",
+    ], result.stderr
+    assert run_shadow("check", "-c", "config/demo.toml").stderr == ""  # nothing idle there
+
+
 def test_check_prints_the_resolved_demo_config() -> None:
     result = run_shadow("check", "-c", "config/demo.toml")
     assert result.returncode == 0, result.stderr

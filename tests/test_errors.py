@@ -15,7 +15,7 @@ from tests.support import ROOT, assert_gone, shadow_cmd
 
 
 def ends_with(exc: BaseException, monkeypatch: pytest.MonkeyPatch) -> int:
-    def command_check(_: object) -> int:
+    def command_check(_: object, __: object) -> int:
         raise exc
 
     monkeypatch.setattr(cli, "command_check", command_check)

@@ -20,7 +20,8 @@ Design notes, stated once:
   differ everywhere would otherwise hold a Difference per node. The walk still goes on to
   the end, counting, so `total` says how many there were.
 * Headers: names are case-insensitive. `headers = ["*"]` compares every header except the
-  volatile ones below and `ignore_headers`; a name listed explicitly is always compared in full.
+  volatile ones below; a name listed explicitly is compared in full; `ignore_headers` is never
+  compared, listed or not.
 """
 
 from __future__ import annotations
@@ -195,10 +196,12 @@ def _has_long_integer(body: bytes) -> bool:
 
 
 def _diff_headers(primary: Response, candidate: Response, rules: CompareRules) -> list[Difference]:
-    named = list(dict.fromkeys(name.lower() for name in rules.headers))
-    wanted = [name for name in named if name != "*"]
-    if len(wanted) < len(named):  # "*": every other header either side has, bar the volatile
-        ignored = {h.lower() for h in rules.ignore_headers}
+    named = list(dict.fromkeys(name.lower() for name in rules.headers or ()))
+    ignored = {h.lower() for h in rules.ignore_headers}
+    # `ignore_headers` wins over a name listed in `headers`, so a rule learned for a noisy
+    # header hides it as live calibration does, wherever the header was asked for.
+    wanted = [name for name in named if name != "*" and name not in ignored]
+    if "*" in named:  # every other header either side has, bar the volatile
         skip = {*VOLATILE_HEADERS, *ignored, *wanted}
         if compile_rules(rules).root.ignored:
             skip.discard("content-length")  # the body is not compared, so its size is

@@ -22,10 +22,16 @@ A candidate difference at P is suppressed as noise only when all of these hold:
    number, trim, case under which every noise difference at P was equal, else `volatile`
    (the JSON type and presence are still compared, so a type change or a missing field is
    still reported); a field that comes and goes gets `ignore`;
-5. the rule would hide no more than a field: never the status, a type change, the whole body,
-   an object or an array (noise whose value is a container), or every element of an array (a
-   pattern ending in `*`). Noise of such a kind marks P refused: reported on stderr and in the
-   learned file, never suppressed.
+5. the rule would hide no more than a field: never the status, a type change, the whole JSON
+   body, an object or an array (noise whose value is a container), or every element of an
+   array (a pattern ending in `*`). Noise of such a kind marks P refused: reported on stderr
+   and in the learned file, never suppressed. A body that is not JSON and differs between
+   the two legacy answers is the exception: that endpoint's body is not comparable, and only
+   a `body` difference is suppressed there (its status and headers are still compared).
+
+A pair whose two legacy answers have different statuses teaches nothing (a repeated write
+answered 200, then 400): it is discarded and counted. Calibration is adaptive: every safe
+record of an endpoint is calibrated until it has `full_pairs` of them, then `sample` of them.
 
 Live suppression and the learned file apply the same rule, so a run with the learned rules and
 no calibration reports what the calibrated run reported.
@@ -66,24 +72,29 @@ LEARNABLE_NORMALIZERS = ("datetime", "number", "trim", "case")
 def calibrator(settings: NoiseConfig, secondary: bool, learning: bool) -> Calibrator | None:
     """The run's calibrator, or None when calibration is off.
 
-    It is on when `[noise] enabled` says so (by default: when a `secondary` target is
-    configured), and always when learning.
+    It is on unless `[noise] enabled = false` (or `--no-calibration`) turns it off, and
+    always when learning: against the secondary when one is configured, else by repeating
+    the safe records to the primary.
     """
-    enabled = settings.enabled
-    if enabled is None:
-        enabled = secondary
-    if not (enabled or learning):
+    if settings.enabled is False and not learning:
         return None
     return Calibrator(settings, secondary)
 
 
 def refusal(diff: Difference, pattern: str) -> str:
-    """Why no rule may hide this difference ("" when one may)."""
+    """Why no rule may hide this difference ("" when one may).
+
+    A body that is not JSON and differs between two answers of the primary (random bytes, a
+    nonce in a page) has nothing finer to learn: the endpoint's body is not comparable, and
+    only a `body` difference there is suppressed (its status and headers are still compared).
+    """
     if diff.kind == "status":
         return "the status"
     if diff.kind == "type":
         return "a type change"
-    if diff.kind == "body" or pattern == "/":
+    if diff.kind == "body":
+        return ""
+    if pattern == "/":
         return "the whole body"
     if diff.kind == "header":
         return ""
@@ -126,9 +137,16 @@ class PathNoise:
             return "normalize", self.normalizers[0] if self.normalizers else "volatile"
         return "ignore", None
 
+    @property
+    def not_comparable(self) -> bool:
+        """The primary's own answers differ here as bodies that are not JSON."""
+        return self.kinds == {"body"}
+
     def hides(self, diff: Difference) -> bool:
         """Whether this path's rule hides a candidate difference."""
         action, normalizer = self.rule()
+        if self.not_comparable:
+            return diff.kind == "body"
         if action == "ignore_headers":
             return diff.kind == "header"
         if action == "normalize":
@@ -144,6 +162,8 @@ class PathNoise:
 class EndpointNoise:
     pairs: int = 0
     compared: int = 0
+    asked: int = 0  # references asked for while every safe record is calibrated
+    offered: int = 0  # safe records seen since, of which `sample` are calibrated
     paths: dict[str, PathNoise] = field(default_factory=dict)
     routes: dict[Route, None] = field(default_factory=dict)
 
@@ -162,28 +182,41 @@ class Calibrator:
         self.mode = "secondary" if secondary else "repeat"
         self.key = "secondary" if secondary else REPEAT  # the reference's outcome key
         self.pairs = 0
+        self.discarded = 0  # pairs whose two primary answers had different statuses
+        self.records = 0  # records offered to the calibration
         self.endpoints: dict[str, EndpointNoise] = {}
-        self._offered = 0  # records that could be sampled, for `sample`
+        self._offered = 0  # past the endpoint cap: records that could be sampled
 
-    def reference_for(self, record: Record, safe: bool | None = None) -> str | None:
-        """The target asked for a reference answer to `record`, if any.
+    def reference_for(self, record: Record, endpoint: str, safe: bool | None = None) -> str | None:
+        """The target asked for a reference answer to `record` (of `endpoint`), if any.
 
         `safe` is its endpoint's say (`safe = true` for the reads of an RPC API, which are
         POSTs); without one, the method decides."""
+        self.records += 1
         if self.mode == "secondary":
             # Every write reaches the secondary, so its state follows the primary's.
             if not (record.method in SAFE_METHODS if safe is None else safe):
                 return "secondary"
-            return "secondary" if self._sampled() else None
+            return "secondary" if self._sampled(endpoint) else None
         if not (record.method in self.settings.repeat_methods if safe is None else safe):
             return None
-        return "primary" if self._sampled() else None
+        return "primary" if self._sampled(endpoint) else None
 
-    def _sampled(self) -> bool:
-        """Whether the next record is calibrated: evenly spread, `sample` of them."""
-        self._offered += 1
+    def _sampled(self, endpoint: str) -> bool:
+        """Whether the next record of `endpoint` is calibrated: every one until the endpoint
+        has `full_pairs`, then `sample` of them, evenly spread."""
+        ep = self._endpoint(endpoint)
+        if ep is not None and ep.asked < self.settings.full_pairs:
+            ep.asked += 1
+            return True
+        if ep is not None:
+            ep.offered += 1
+            offered = ep.offered
+        else:
+            self._offered += 1
+            offered = self._offered
         rate = self.settings.sample
-        return int(self._offered * rate) > int((self._offered - 1) * rate)
+        return int(offered * rate) > int((offered - 1) * rate)
 
     def note_route(
         self, endpoint: str, method: str, template: str, match: tuple[Criterion, ...] = ()
@@ -200,7 +233,11 @@ class Calibrator:
         if ep is None or not isinstance(primary, Response):
             return
         reference = exchange.outcomes.get(self.key)
-        if isinstance(reference, Response):
+        if isinstance(reference, Response) and reference.status != primary.status:
+            # A write repeated (200, then 400 "already exists") differs for a reason, not
+            # by noise: such a pair teaches nothing.
+            self.discarded += 1
+        elif isinstance(reference, Response):
             self._count_noise(ep, diff_responses(primary, reference, exchange.rules))
         if not isinstance(exchange.outcomes.get("candidate"), Response):
             return
@@ -260,7 +297,8 @@ class Calibrator:
                 if stats.refused:
                     out.append(Finding(*counts, "refused", f"a rule would hide {stats.refused}"))
                 elif self._noisy(ep, stats):
-                    out.append(Finding(*counts, "learned", normalizer=stats.rule()[1]))
+                    reason = "the body is not comparable" if stats.not_comparable else ""
+                    out.append(Finding(*counts, "learned", reason, stats.rule()[1]))
                 else:
                     out.append(Finding(*counts, "weak", self._weakness(ep, stats)))
         return out
@@ -273,8 +311,50 @@ class Calibrator:
             return f"below min_rate {s.min_rate:g}"
         return f"the candidate differs far more often (ratio {s.ratio:g})"
 
+    def not_comparable(self) -> list[str]:
+        """Endpoints whose body is not comparable: the primary's own answers differ there as
+        bodies that are not JSON, so only their status and headers are compared."""
+        out = []
+        for name, ep in sorted(self.endpoints.items()):
+            stats = ep.paths.get("/")
+            if stats is not None and stats.not_comparable and self._noisy(ep, stats):
+                out.append(name)
+        return out
+
     def summary(self) -> dict[str, object]:
-        return {"mode": self.mode, "pairs": self.pairs}
+        return {
+            "mode": self.mode,
+            "pairs": self.pairs,
+            "discarded": self.discarded,
+            "body_not_comparable": self.not_comparable(),
+        }
+
+    def notes(self) -> list[str]:
+        """What stderr should say of the calibration: that it had nothing to go on, and
+        where the body could not be compared."""
+        out = []
+        if self.pairs == 0 and self.records:
+            if self.discarded:
+                why = (
+                    f"{self.discarded} discarded: the two answers of the primary had different "
+                    "statuses (a write repeated?)"
+                )
+            elif self.mode == "repeat":
+                methods = ", ".join(self.settings.repeat_methods)
+                why = (
+                    f"no record was safe to repeat (repeat_methods: {methods}); to calibrate "
+                    "writes, configure a secondary"
+                )
+            else:
+                why = "the secondary answered no record"
+            out.append(f"calibration made no pairs: {why}; no difference was taken for noise")
+        names = self.not_comparable()
+        if names:
+            out.append(
+                f"body not comparable on {', '.join(map(repr, names))}: the primary's own "
+                "answers differ there and are not JSON; status and headers still compared"
+            )
+        return out
 
     def refusals(self) -> list[str]:
         """One line per refused path, for stderr."""

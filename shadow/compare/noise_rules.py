@@ -146,7 +146,10 @@ def _block(
     normalize = [f for f in learned if f.normalizer is not None]
     if ignore:
         lines.append("ignore = [")
-        lines += [f"  {toml_string(f.pattern)},  # {f.rates()}" for f in ignore]
+        lines += [
+            f"  {toml_string(f.pattern)},  # {f.rates()}" + (f"; {f.reason}" if f.reason else "")
+            for f in ignore
+        ]
         lines.append("]")
     if headers:
         lines.append("ignore_headers = [")

@@ -140,8 +140,8 @@ def inferred_identity(record: Record) -> tuple[Criterion, ...]:
 _HEADER_SPELLING = {"x-amz-target": "X-Amz-Target", "soapaction": "SOAPAction"}
 
 
-def parse_rules(t: Table) -> CompareRules:
-    """The compare rules of `[compare]` or of one `[[compare.endpoint]]`."""
+def parse_rules(t: Table, endpoint: bool = False) -> CompareRules:
+    """The compare rules of `[compare]` or of one `[[compare.endpoint]]` (`endpoint`)."""
     normalize = t.str_map("normalize")
     plain, keyed = _unordered(t)
     headers = t.strings("headers")
@@ -152,13 +152,15 @@ def parse_rules(t: Table) -> CompareRules:
         ignore=t.strings("ignore"),
         unordered=plain,
         normalize=tuple(normalize.items()) if normalize else UNSET,
-        headers=tuple(h.lower() for h in headers) if headers else UNSET,
+        # Set, even empty, it replaces the global list (`headers = []`: compare none here).
+        headers=tuple(h.lower() for h in headers) if isinstance(headers, tuple) else UNSET,
         compare_status=t.flag("status"),
         tolerance=t.number("tolerance"),
         unordered_keys=tuple(keyed.items()) if keyed else UNSET,
         ignore_headers=tuple(h.lower() for h in ignore_headers) if ignore_headers else UNSET,
         relative_tolerance=t.number("relative_tolerance"),
         ignore_whitespace=t.flag("ignore_whitespace"),
+        expect_status=t.integer("expect_status") if endpoint else UNSET,
     )
 
 
@@ -172,18 +174,20 @@ def _unordered(t: Table) -> tuple[tuple[str, ...], dict[str, str]]:
 
 
 def merge_rules(base: CompareRules, extra: CompareRules) -> CompareRules:
-    """An endpoint's rules: the global lists plus its own; its scalars where it sets them."""
+    """An endpoint's rules: the global lists plus its own; its scalars where it sets them;
+    its `headers` list, when it sets one, instead of the global one."""
     return CompareRules(
         ignore=base.ignore + extra.ignore,
         unordered=base.unordered + extra.unordered,
         normalize=base.normalize + extra.normalize,
-        headers=tuple(dict.fromkeys(base.headers + extra.headers)),
+        headers=base.headers if extra.headers is None else extra.headers,
         compare_status=base.compare_status and extra.compare_status,
         tolerance=max(base.tolerance, extra.tolerance),
         unordered_keys=base.unordered_keys + extra.unordered_keys,
         ignore_headers=tuple(dict.fromkeys(base.ignore_headers + extra.ignore_headers)),
         relative_tolerance=max(base.relative_tolerance, extra.relative_tolerance),
         ignore_whitespace=base.ignore_whitespace and extra.ignore_whitespace,
+        expect_status=base.expect_status if extra.expect_status is None else extra.expect_status,
     )
 
 
@@ -198,7 +202,7 @@ def parse_endpoint(t: Table, auth: Mapping[str, AuthProfile]) -> EndpointRule:
         route=route or "",
         method=t.text("method"),
         name=t.text("name"),
-        rules=parse_rules(t),
+        rules=parse_rules(t, endpoint=True),
         auth=profile,
         match=_match(t),
         safe=t.flag("safe"),

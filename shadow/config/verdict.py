@@ -9,17 +9,25 @@ from shadow.config.table import UNSET, Table
 from shadow.errors import InvalidValue, check_at_least, check_fraction
 from shadow.model import DIFF_KINDS, SAFE_METHODS
 
+# By default a run fails when more than half of its matched exchanges (overall, or of one
+# endpoint) are the same error on both sides: agreeing on an error proves nothing.
+BOTH_FAILED_RATE = 0.5
+
 
 @dataclass(frozen=True, slots=True)
 class Limits:
-    """Allowed rates (0..1) of mismatched and of failed exchanges."""
+    """Allowed rates (0..1) of mismatched and of failed exchanges, and of matched exchanges
+    that failed alike on both sides (None: the overall `both_failed_rate`)."""
 
     mismatch_rate: float = 0.0
     error_rate: float = 0.0
+    both_failed_rate: float | None = None
 
     def __post_init__(self) -> None:
         check_fraction("mismatch_rate", self.mismatch_rate)
         check_fraction("error_rate", self.error_rate)
+        if self.both_failed_rate is not None:
+            check_fraction("both_failed_rate", self.both_failed_rate)
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,7 +36,9 @@ class Thresholds:
 
     An endpoint listed under `endpoint` is judged by its own limits and left out of the overall
     rates; every other endpoint is judged together by the overall ones. A real difference of a
-    kind in `fail_on` fails the run whatever the rates.
+    kind in `fail_on` fails the run whatever the rates. `both_failed_rate` is judged overall
+    and for every endpoint: the share of matched exchanges that failed alike on both sides
+    (the same status >= 400 not declared by `expect_status`, or the same transport error).
     """
 
     mismatch_rate: float = 0.0
@@ -36,10 +46,12 @@ class Thresholds:
     input_errors: int = 0
     fail_on: tuple[str, ...] = ()
     endpoints: Mapping[str, Limits] = field(default_factory=dict)
+    both_failed_rate: float = BOTH_FAILED_RATE
 
     def __post_init__(self) -> None:
         check_fraction("mismatch_rate", self.mismatch_rate)
         check_fraction("error_rate", self.error_rate)
+        check_fraction("both_failed_rate", self.both_failed_rate)
         check_at_least("input_errors", self.input_errors, 0)
         for kind in self.fail_on:
             if kind not in DIFF_KINDS:
@@ -52,7 +64,9 @@ class Thresholds:
 class NoiseConfig:
     """`[noise]`: calibration against the primary itself (the rule is in shadow/compare/noise.py).
 
-    `enabled` None means: on when a secondary target is configured, off otherwise.
+    `enabled` None means on: against the secondary when one is configured, else by repeating
+    the safe records to the primary. Each endpoint's safe records are all calibrated until
+    it has `full_pairs` calibration requests, then `sample` of them.
     """
 
     enabled: bool | None = None
@@ -60,10 +74,12 @@ class NoiseConfig:
     min_samples: int = 1
     min_rate: float = 0.05
     ratio: float = 0.5
-    sample: float = 1.0  # the fraction of reads calibrated (writes always go to a secondary)
+    sample: float = 0.1  # the fraction of reads calibrated past `full_pairs` (writes: all)
+    full_pairs: int = 20
 
     def __post_init__(self) -> None:
         check_at_least("min_samples", self.min_samples, 1)
+        check_at_least("full_pairs", self.full_pairs, 0)
         check_fraction("min_rate", self.min_rate)
         check_at_least("ratio", self.ratio, 0)
         check_fraction("sample", self.sample)
@@ -80,6 +96,7 @@ def parse_noise(t: Table) -> NoiseConfig:
         min_rate=t.number("min_rate"),
         ratio=t.number("ratio"),
         sample=t.number("sample"),
+        full_pairs=t.integer("full_pairs"),
     )
     t.done()
     return noise
@@ -95,6 +112,7 @@ def parse_thresholds(t: Table) -> Thresholds:
             Limits,
             mismatch_rate=limits.number("mismatch_rate"),
             error_rate=limits.number("error_rate"),
+            both_failed_rate=limits.number("both_failed_rate"),
         )
         limits.done()
     thresholds = t.build(
@@ -104,6 +122,7 @@ def parse_thresholds(t: Table) -> Thresholds:
         input_errors=t.integer("input_errors"),
         fail_on=tuple(dict.fromkeys(fail_on)) if fail_on else UNSET,
         endpoints=endpoints,
+        both_failed_rate=t.number("both_failed_rate"),
     )
     t.done()
     return thresholds

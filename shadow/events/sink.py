@@ -294,6 +294,7 @@ class Sink:
             latency_ms=sample.latency_ms,
             servers={name: _usage(u) for name, u in sample.servers.items()},
             shadow=_usage(sample.shadow),
+            statuses=sample.statuses,
         )
 
     def behind_schedule(self, behind: Behind, warning_s: float) -> None:

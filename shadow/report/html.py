@@ -18,7 +18,7 @@ from shadow import __version__
 from shadow.report.html_endpoint import endpoint_section, slug
 from shadow.report.plots import COLORS, Plotter
 from shadow.report.summary import Report
-from shadow.report.text import fmt_ms, fmt_ratio
+from shadow.report.text import fmt_ms, fmt_ratio, statuses_text
 
 CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:"
 MAX_PLOTS = 20  # endpoints drawn (the first by impact); the rest keep their table
@@ -81,6 +81,14 @@ def _header(data: Mapping[str, Any]) -> str:
         for gone in run["server_exits"]:
             tail = escape("\n".join(gone["log_tail"]))
             rows.append(("server exit", _server_exit(gone, tail)))
+    if data["statuses"]:
+        rows.append(("answers", escape(statuses_text(data["statuses"]))))
+    if data["both_failed"]:
+        alike = ", ".join(f"{cause} × {n}" for cause, n in data["both_failed"].items())
+        rows.append(("failed alike", escape(alike) + " (the same failure on both sides)"))
+    if data["body_not_comparable"]:
+        names = ", ".join(f"<code>{escape(name)}</code>" for name in data["body_not_comparable"])
+        rows.append(("body not comparable", names))
     inputs = ", ".join(f"<code>{escape(s['path'])}</code>" for s in data["inputs"])
     rows.append(("events", inputs))
     meta = "".join(f"<dt>{label}</dt><dd>{value}</dd>" for label, value in rows)

@@ -8,7 +8,7 @@ from typing import Any
 
 from shadow.report.diffview import Row, common_affixes, diff_rows, unified_excerpt
 from shadow.report.plots import Plotter
-from shadow.report.text import fmt_ms
+from shadow.report.text import fmt_ms, statuses_text
 
 Curve = Sequence[tuple[float, float]]
 OPEN_EXAMPLES = 3
@@ -37,6 +37,13 @@ def endpoint_section(
         f"{entry['requests']} request{'' if entry['requests'] == 1 else 's'} · {entry['matched']} matched · "
         f"{entry['mismatched']} mismatched · {entry['errors']} errors · {entry['noise']} noise"
     )
+    if entry["both_failed"]:
+        alike = ", ".join(f"{cause} × {n}" for cause, n in entry["both_failed"].items())
+        counts += f" · failed alike on both sides: {escape(alike)}"
+    if entry["body_not_comparable"]:
+        counts += " · body not comparable (status and headers compared)"
+    if entry["statuses"]:
+        counts += f"<br>answers: {escape(statuses_text(entry['statuses']))}"
     examples = _unique_examples(entry)
     parts = [
         f'<section class="panel endpoint" id="{anchor}">',

@@ -55,6 +55,41 @@ class _Endpoint:
     noise_paths: dict[str, int] = field(default_factory=dict)
     latency: dict[str, list[dict[str, float]]] = field(default_factory=dict)
     hdr: dict[str, list[str]] = field(default_factory=dict)  # target -> the runs' histograms
+    statuses: dict[str, dict[str, int]] = field(default_factory=dict)  # per target
+    both_failed: dict[str, int] = field(default_factory=dict)
+
+
+def _add_statuses(into: dict[str, dict[str, int]], statuses: Any) -> None:
+    """Add a summary's `statuses` (per target: class or code -> answers) into `into`."""
+    for target, counts in mapping(statuses).items():
+        _add_paths(into.setdefault(str(target), {}), _counts(counts))
+
+
+def _counts(value: Any) -> dict[str, int]:
+    return {str(k): number(v) for k, v in mapping(value).items()}
+
+
+def _ordered_statuses(statuses: Mapping[str, Mapping[str, int]]) -> dict[str, dict[str, int]]:
+    """Per target, classes (`2xx`, `failed`) before codes, each in order."""
+    return {
+        target: dict(sorted(counts.items(), key=lambda kv: (kv[0].isdigit(), kv[0])))
+        for target, counts in sorted(statuses.items(), key=lambda kv: _TARGET_ORDER.get(kv[0], 9))
+    }
+
+
+def _by_count(counts: Mapping[str, int]) -> dict[str, int]:
+    return dict(sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))
+
+
+def _calibration_lists(agg: Aggregator) -> list[str]:
+    """Endpoints whose body was not comparable in any run (its calibration says so)."""
+    names: set[str] = set()
+    for run in agg.runs.values():
+        calibration = mapping(run.finished.get("calibration") if run.finished else None)
+        listed = calibration.get("body_not_comparable")
+        if isinstance(listed, list):
+            names.update(str(name) for name in listed)
+    return sorted(names)
 
 
 def build_report(agg: Aggregator, inputs: list[InputStats]) -> Report:
@@ -62,12 +97,19 @@ def build_report(agg: Aggregator, inputs: list[InputStats]) -> Report:
     finals: dict[str, _Endpoint] = {}
     overall_summaries: dict[str, list[dict[str, float]]] = {}
     overall_hdr: dict[str, list[str]] = {}
+    statuses: dict[str, dict[str, int]] = {}
+    both_failed: dict[str, int] = {}
     for run in agg.runs.values():
         _fold_run(run, agg, finals, totals, (overall_summaries, overall_hdr))
+        if run.finished is not None:
+            _add_statuses(statuses, run.finished.get("statuses"))
+            _add_paths(both_failed, _counts(run.finished.get("both_failed")))
+    not_comparable = _calibration_lists(agg)
     targets = _targets(agg)
     report = Report(data={})
     endpoints = {
         name: _endpoint_entry(name, finals.get(name, _Endpoint()), agg.endpoints.get(name), report)
+        | {"body_not_comparable": name in not_comparable}
         for name in [*finals, *(n for n in agg.endpoints if n not in finals)]
     }
     ranked = dict(sorted(endpoints.items(), key=lambda kv: _impact(kv[0], kv[1])))
@@ -76,6 +118,9 @@ def build_report(agg: Aggregator, inputs: list[InputStats]) -> Report:
         "schema": REPORT_SCHEMA,
         "verdict": verdict(runs, totals),
         "totals": totals,
+        "statuses": _ordered_statuses(statuses),
+        "both_failed": _by_count(both_failed),
+        "body_not_comparable": not_comparable,
         "targets": targets,
         "runs": runs,
         "inputs": [stats.to_dict() for stats in inputs],
@@ -154,6 +199,8 @@ def _fold_endpoint_summary(
 ) -> None:
     for key in COUNT_KEYS:
         setattr(ep, key, getattr(ep, key) + number(info.get(key)))
+    _add_statuses(ep.statuses, info.get("statuses"))
+    _add_paths(ep.both_failed, _counts(info.get("both_failed")))
     from_events = run.counts.get(name)
     noise = info.get("noise")
     if noise is not None:
@@ -205,6 +252,8 @@ def _endpoint_entry(
         "diffs": _diff_entries(events),
         "errors_by_kind": _error_entries(events),
         "noise_paths": dict(sorted(final.noise_paths.items(), key=lambda kv: (-kv[1], kv[0]))),
+        "statuses": _ordered_statuses(final.statuses),
+        "both_failed": _by_count(final.both_failed),
     }
 
 

@@ -43,6 +43,7 @@ def fmt_ratio(value: Any) -> str:
 def render_text(data: Mapping[str, Any]) -> str:
     lines = _header(data)
     lines += ["", *_endpoint_table(data)]
+    lines += _trust(data)
     lines += _top_diffs(data)
     lines += _errors(data)
     lines += _notes(data)
@@ -61,6 +62,8 @@ def _header(data: Mapping[str, Any]) -> list[str]:
             WIDTH,
         ),
     ]
+    if data["statuses"]:
+        lines.append(clip(f"statuses: {statuses_text(data['statuses'])}", WIDTH))
     for run in runs:
         duration = run["duration_s"]
         took = f"{duration:.1f} s" if isinstance(duration, int | float) else "? s"
@@ -80,6 +83,41 @@ def _header(data: Mapping[str, Any]) -> list[str]:
         for s in data["inputs"]
     ]
     return lines
+
+
+def statuses_text(statuses: Mapping[str, Mapping[str, int]]) -> str:
+    """`primary 2xx 3, 4xx 8 (200 3, 401 8); candidate ...`: answers by class, then code."""
+    parts = []
+    for target, counts in statuses.items():
+        classes = ", ".join(f"{k} {n}" for k, n in counts.items() if not k.isdigit())
+        codes = ", ".join(f"{k} {n}" for k, n in counts.items() if k.isdigit())
+        parts.append(f"{target} {classes}" + (f" ({codes})" if codes else ""))
+    return "; ".join(parts)
+
+
+def _trust(data: Mapping[str, Any]) -> list[str]:
+    """Endpoints whose matches prove little (the same error on both sides), their answers
+    when not all were 2xx, and those whose body could not be compared."""
+    lines = []
+    for name, ep in data["endpoints"].items():
+        if ep["both_failed"]:
+            causes = ", ".join(f"{cause} {n}" for cause, n in ep["both_failed"].items())
+            lines.append(clip(f"  {name}: failed alike on both sides: {causes}", WIDTH))
+        if any(
+            k not in ("2xx", "failed") and not k.isdigit()
+            for c in ep["statuses"].values()
+            for k in c
+        ):
+            lines.append(clip(f"  {name}: {statuses_text(ep['statuses'])}", WIDTH))
+    if data["body_not_comparable"]:
+        names = ", ".join(data["body_not_comparable"])
+        lines += textwrap.wrap(
+            f"body not comparable (the primary's own answers differ, not JSON; status and "
+            f"headers compared): {names}",
+            WIDTH,
+            subsequent_indent="  ",
+        )
+    return ["", "answers", *lines] if lines else []
 
 
 def _row(name: str, counts: tuple[int, int, int, int], latency: Mapping[str, Any]) -> list[str]:

@@ -324,6 +324,21 @@ class Fleet:
         return self.lifecycle.tally.exit_code(self.settings.config.thresholds)
 
     def conclude(self, exit_code: int) -> int:
+        """What the workers' calibration says, once for the run (they keep quiet on stderr)."""
+        calibration = merge_calibration(s.get("calibration") for s in self.summaries)
+        if calibration is None:
+            return exit_code
+        if calibration["pairs"] == 0 and self.lifecycle.tally.requests:
+            why = f" ({calibration['discarded']} discarded)" if calibration["discarded"] else ""
+            self.console.warning(
+                f"calibration made no pairs{why}: no difference was taken for noise"
+            )
+        if calibration["body_not_comparable"]:
+            names = ", ".join(map(repr, calibration["body_not_comparable"]))
+            self.console.warning(
+                f"body not comparable on {names}: the primary's own answers differ there and "
+                "are not JSON; status and headers still compared"
+            )
         return exit_code
 
     def finished_fields(self) -> dict[str, Any]:

@@ -142,6 +142,7 @@ class Lifecycle:
                         self.console.error(f"  | {line}")
                 exit_code = exc.exit_code
         job.collect()
+        self.tally.interrupted = self.stop.requested.is_set()
         exit_code = job.conclude(exit_code or job.verdict())
         if exit_code == 1:
             for reason in self.tally.failures(self.config.thresholds):
@@ -237,4 +238,18 @@ class Lifecycle:
             f"{summary['mismatched']} mismatched, {summary['errors']} errors, "
             f"{summary['input_errors']} input errors; exit {exit_code}"
         )
+        if summary["statuses"]:
+            self.console.info(f"statuses: {describe_statuses(summary['statuses'])}")
         return exit_code
+
+
+def describe_statuses(statuses: dict[str, dict[str, int]]) -> str:
+    """`primary 2xx 3, 4xx 8 (200 3, 401 8); candidate ...`: the stderr summary's statuses."""
+    parts = []
+    for target, counts in statuses.items():
+        classes = ", ".join(
+            f"{k} {n}" for k, n in counts.items() if not k[:1].isdigit() or k.endswith("xx")
+        )
+        codes = ", ".join(f"{k} {n}" for k, n in counts.items() if k.isdigit())
+        parts.append(f"{target} {classes}" + (f" ({codes})" if codes else ""))
+    return "; ".join(parts)

@@ -45,6 +45,11 @@ def shard_summary(tally: Tally, shard: Shard | None) -> dict[str, Any]:
             "latency_hdr": _encode(tally.latency),
             "endpoint_latency_hdr": endpoints,
             "diff_kinds": dict(sorted(tally.kinds.items())),
+            "both_failed_errors": {
+                name: ep.both_failed_errors
+                for name, ep in sorted(tally.by_endpoint.items())
+                if ep.both_failed_errors
+            },
         }
     }
 
@@ -76,10 +81,16 @@ def absorb(tally: Tally, finished: Mapping[str, Any]) -> None:
         total: dict[str, HdrHistogram] = {}
         _add_histogram(total, target, encoded, 3)
         tally.add_latency(target, total[target])
+    for target, counts in (finished.get("statuses") or {}).items():
+        _add_paths(tally.statuses.setdefault(target, {}), counts)
+    _add_paths(tally.both_failed, finished.get("both_failed") or {})
+    errors_alike = extra.get("both_failed_errors") or {}
+    tally.both_failed_errors += sum(int(n) for n in errors_alike.values())
     latency = extra.get("endpoint_latency_hdr") or {}
     for name, counts in (finished.get("by_endpoint") or {}).items():
         ep = tally.endpoint(name)
         _add_endpoint(ep, counts, latency.get(name) or {})
+        ep.both_failed_errors += int(errors_alike.get(name, 0))
 
 
 def _add_endpoint(ep: EndpointTally, counts: Mapping[str, Any], latency: Mapping[str, str]) -> None:
@@ -89,6 +100,9 @@ def _add_endpoint(ep: EndpointTally, counts: Mapping[str, Any], latency: Mapping
     ep.errors += int(counts.get("errors", 0))
     _add_paths(ep.diffs, counts.get("diffs") or {})
     _add_paths(ep.noise, counts.get("noise") or {})
+    for target, statuses in (counts.get("statuses") or {}).items():
+        _add_paths(ep.statuses.setdefault(target, {}), statuses)
+    _add_paths(ep.both_failed, counts.get("both_failed") or {})
     if latency:
         if ep.latency is None:
             ep.latency = {}
@@ -114,11 +128,19 @@ def merge_pacing(parts: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
 
 
 def merge_calibration(parts: Iterable[Mapping[str, Any] | None]) -> dict[str, Any] | None:
-    """Calibration pairs add up; None when no shard calibrated."""
+    """Calibration pairs add up, endpoints whose body is not comparable are put together;
+    None when no shard calibrated."""
     given = [p for p in parts if p]
     if not given:
         return None
-    return {"mode": given[0].get("mode"), "pairs": sum(int(p.get("pairs", 0)) for p in given)}
+    return {
+        "mode": given[0].get("mode"),
+        "pairs": sum(int(p.get("pairs", 0)) for p in given),
+        "discarded": sum(int(p.get("discarded", 0)) for p in given),
+        "body_not_comparable": sorted(
+            {str(name) for p in given for name in p.get("body_not_comparable") or ()}
+        ),
+    }
 
 
 def merge_progress(
@@ -147,6 +169,10 @@ def merge_progress(
             merged = latency.setdefault(target, {})
             for name, value in values.items():
                 merged[name] = max(merged.get(name, 0.0), float(value))
+    statuses: dict[str, dict[str, int]] = {}
+    for report in latest:
+        for target, counts in (report.get("statuses") or {}).items():
+            _add_paths(statuses.setdefault(target, {}), counts)
     backlog = total_or_none("backlog")
     return Sample(
         elapsed_s=elapsed_s,
@@ -161,4 +187,5 @@ def merge_progress(
         latency_ms=latency,
         servers=servers,
         shadow=shadow,
+        statuses=statuses,
     )

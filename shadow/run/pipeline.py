@@ -92,7 +92,7 @@ class Pipeline:
         reference = None
         if self.noise is not None:
             self.noise.note_route(route.endpoint, route.method, route.template, route.match)
-            reference = self.noise.reference_for(record, route.safe)
+            reference = self.noise.reference_for(record, route.endpoint, route.safe)
         try:
             credentials = self.auth.credentials(record, record.auth or route.auth)
         except AuthError as exc:

@@ -94,6 +94,7 @@ class Progress:
             latency_ms=tally.take_interval_latency(),
             servers=servers,
             shadow=self._own.sample(pid, [pid]),
+            statuses={target: dict(counts) for target, counts in tally.statuses.items()},
         )
 
     def behind(self) -> Behind | None:

@@ -214,6 +214,8 @@ class SingleRun:
             return exit_code
         for line in noise.refusals():
             self.console.warning(line)
+        for line in noise.notes():
+            self.console.warning(line)
         path = self.settings.learn_noise
         if path is None:
             return exit_code

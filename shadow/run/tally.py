@@ -17,6 +17,7 @@ from shadow.model import (
     MAX_ENDPOINTS,
     MAX_PATHS_PER_ENDPOINT,
     OTHER,
+    REPEAT,
     Exchange,
     Failure,
     Response,
@@ -68,6 +69,37 @@ def _over(what: str, counts: EndpointTally, mismatch_rate: float, error_rate: fl
     return out
 
 
+def count_status(counts: dict[str, dict[str, int]], target: str, outcome: object) -> None:
+    """One answer of `target` in `counts`: its class (`2xx`...) and its exact code, or
+    `failed` for a request that got no answer."""
+    into = counts.setdefault(target, {})
+    if isinstance(outcome, Response):
+        code = str(outcome.status)
+        for key in (f"{code[0]}xx", code):
+            into[key] = into.get(key, 0) + 1
+    else:
+        into["failed"] = into.get("failed", 0) + 1
+
+
+def both_failed(exchange: Exchange) -> str | None:
+    """How both sides failed alike (the status, or the transport error's kind), if they did:
+    the same status >= 400 that the record or its endpoint does not declare as expected
+    (`expect_status`), or the same kind of transport error."""
+    p, c = exchange.outcomes.get("primary"), exchange.outcomes.get("candidate")
+    if isinstance(p, Response) and isinstance(c, Response):
+        if p.status != c.status or p.status < 400:
+            return None
+        expected = exchange.record.expect_status or exchange.rules.expect_status
+        return None if p.status == expected else str(p.status)
+    if isinstance(p, Failure) and isinstance(c, Failure) and p.kind == c.kind:
+        return p.kind
+    return None
+
+
+def _sorted_counts(counts: dict[str, int]) -> dict[str, int]:
+    return dict(sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))
+
+
 @dataclass(slots=True)
 class EndpointTally:
     requests: int = 0
@@ -77,6 +109,19 @@ class EndpointTally:
     diffs: dict[str, int] = field(default_factory=dict)
     latency: dict[str, HdrHistogram] | None = None  # per target; None past the cap
     noise: dict[str, int] = field(default_factory=dict)  # differences suppressed, per path
+    statuses: dict[str, dict[str, int]] = field(default_factory=dict)  # per target
+    both_failed: dict[str, int] = field(default_factory=dict)  # per status or error kind
+    both_failed_errors: int = 0  # of those, transport errors (counted in `errors`)
+
+    def agreed(self) -> int:
+        """Exchanges where the two sides answered alike: the matched ones and the transport
+        errors of one kind on both sides."""
+        return self.matched + self.both_failed_errors
+
+    def count_answers(self, exchange: Exchange) -> None:
+        for target, outcome in exchange.outcomes.items():
+            if target != REPEAT:  # the primary's second answer is not another target's
+                count_status(self.statuses, target, outcome)
 
     def count_diff(self, path: str, counts: dict[str, int] | None = None) -> None:
         counts = self.diffs if counts is None else counts
@@ -92,7 +137,45 @@ class EndpointTally:
             "errors": self.errors,
             "diffs": dict(sorted(self.diffs.items(), key=lambda kv: (-kv[1], kv[0]))),
             "noise": dict(sorted(self.noise.items(), key=lambda kv: (-kv[1], kv[0]))),
+            "statuses": {t: _status_order(c) for t, c in sorted(self.statuses.items())},
+            "both_failed": _sorted_counts(self.both_failed),
         }
+
+
+def _status_order(counts: dict[str, int]) -> dict[str, int]:
+    """Classes first (`2xx`, ..., `failed`), then the exact codes, each in order."""
+    return dict(sorted(counts.items(), key=lambda kv: (kv[0][1:] != "xx", kv[0])))
+
+
+def _both_failed_reason(what: str, tally: EndpointTally, limit: float) -> str | None:
+    """Why `tally`'s matched exchanges prove nothing (None: they do, or it allows them)."""
+    agreed, failed = tally.agreed(), sum(tally.both_failed.values())
+    if agreed <= 0 or failed / agreed <= limit:
+        return None
+    (cause, _), *others = sorted(tally.both_failed.items(), key=lambda kv: (-kv[1], kv[0]))
+    if cause.isdigit():
+        answered = f"answered {cause}" if not others else f"answered the same error ({cause}...)"
+    else:
+        answered = f"failed with {cause}" if not others else f"failed alike ({cause}...)"
+    key = cause[:1] + "xx" if cause.isdigit() and cause not in _HINTS else cause
+    hint = _HINTS.get(key) if not others else None
+    # Transport errors are errors, not matches: then the share is of the exchanges alike.
+    noun = "exchanges answered alike" if tally.both_failed_errors else "matched exchanges"
+    return f"{failed} of {agreed} {noun}{what} {answered} on both sides" + (
+        f": {hint}" if hint else ""
+    )
+
+
+_HINTS = {
+    "401": "are the credentials right?",
+    "403": "are the credentials right?",
+    "407": "are the credentials right?",
+    "404": "are the paths right for these servers?",
+    "405": "are the methods right for these servers?",
+    "5xx": "are the servers healthy?",
+    "refused": "are the servers up at these urls?",
+    "timeout": "are the servers answering at all?",
+}
 
 
 class Tally:
@@ -109,6 +192,10 @@ class Tally:
         self.kinds: dict[str, int] = {}  # real differences per kind, for `fail_on`
         self.error_kinds: dict[tuple[str, str], int] = {}  # (target, failure kind), --metrics
         self._latency_endpoints = 0
+        self.statuses: dict[str, dict[str, int]] = {}  # per target, over the whole run
+        self.both_failed: dict[str, int] = {}
+        self.both_failed_errors = 0
+        self.interrupted = False  # stopped by a signal: an empty run is not a failure then
 
     def endpoint(self, name: str) -> EndpointTally:
         tally = self.by_endpoint.get(name)
@@ -124,13 +211,20 @@ class Tally:
         ep = self.endpoint(exchange.endpoint or OTHER)
         ep.requests += 1
         self._record_latency(ep, exchange)
+        ep.count_answers(exchange)
+        for target, outcome in exchange.outcomes.items():
+            if target != REPEAT:
+                count_status(self.statuses, target, outcome)
         self.noise += len(exchange.noise)
         for diff in exchange.noise:
             ep.count_diff(diff.path, ep.noise)
+        failed_alike = both_failed(exchange)
         if failed := exchange.failed_sides():
             self.errors += 1
             ep.errors += 1
             self._count_error_kinds(exchange, failed)
+            if failed_alike is not None:
+                self._count_both_failed(ep, failed_alike, error=True)
             return "error"
         if exchange.diffs or exchange.diffs_left_out:
             self.mismatched += 1
@@ -141,6 +235,8 @@ class Tally:
             return "mismatch"
         self.matched += 1
         ep.matched += 1
+        if failed_alike is not None:
+            self._count_both_failed(ep, failed_alike, error=False)
         return "match"
 
     def _count_error_kinds(self, exchange: Exchange, sides: list[str]) -> None:
@@ -151,6 +247,11 @@ class Tally:
             if key not in self.error_kinds and len(self.error_kinds) >= MAX_ERROR_KINDS:
                 key = (side, OTHER)
             self.error_kinds[key] = self.error_kinds.get(key, 0) + 1
+
+    def _count_both_failed(self, ep: EndpointTally, cause: str, error: bool) -> None:
+        for tally in (ep, self):
+            tally.both_failed[cause] = tally.both_failed.get(cause, 0) + 1
+            tally.both_failed_errors += int(error)
 
     def _record_latency(self, ep: EndpointTally, exchange: Exchange) -> None:
         if ep.latency is None and self._latency_endpoints < MAX_LATENCY_ENDPOINTS:
@@ -211,9 +312,14 @@ class Tally:
     def exit_code(self, thresholds: Thresholds) -> int:
         return 1 if self.failures(thresholds) else 0
 
+    def agreed(self) -> int:
+        return self.matched + self.both_failed_errors
+
     def failures(self, thresholds: Thresholds) -> list[str]:
         """Why the run fails its thresholds (empty: it passes)."""
         out = []
+        if self.requests == 0 and not self.interrupted:
+            out.append(self._nothing_compared())
         if self.input_errors > thresholds.input_errors:
             out.append(f"{self.input_errors} input errors (allowed {thresholds.input_errors})")
         out += [
@@ -231,7 +337,42 @@ class Tally:
             rest.errors -= ep.errors
             out += _over(f"endpoint {name!r}", ep, limits.mismatch_rate, limits.error_rate)
         out += _over("overall", rest, thresholds.mismatch_rate, thresholds.error_rate)
+        return out + self._both_failed_reasons(thresholds)
+
+    def _both_failed_reasons(self, thresholds: Thresholds) -> list[str]:
+        """Matched exchanges that are mostly the same failure on both sides, per endpoint
+        (each by its own limit, else the overall one), then overall when no endpoint said it."""
+        out = []
+        rest = EndpointTally(matched=self.matched, both_failed=dict(self.both_failed))
+        rest.both_failed_errors = self.both_failed_errors
+        for name, ep in sorted(self.by_endpoint.items()):
+            limits = thresholds.endpoints.get(name)
+            limit = thresholds.both_failed_rate
+            if limits is not None and limits.both_failed_rate is not None:
+                limit = limits.both_failed_rate  # judged alone, left out of the overall rate
+                rest.matched -= ep.matched
+                rest.both_failed_errors -= ep.both_failed_errors
+                for cause, count in ep.both_failed.items():
+                    rest.both_failed[cause] -= count
+            reason = _both_failed_reason(f" of {name!r}", ep, limit)
+            if reason is not None:
+                out.append(reason)
+        rest.both_failed = {cause: n for cause, n in rest.both_failed.items() if n > 0}
+        if not out:
+            reason = _both_failed_reason("", rest, thresholds.both_failed_rate)
+            out += [reason] if reason is not None else []
         return out
+
+    def _nothing_compared(self) -> str:
+        why = []
+        if self.skipped:
+            why.append(f"{self.skipped} skipped by [replay] methods")
+        if self.input_errors:
+            why.append(f"{self.input_errors} could not be read")
+        if self.warmup["requests"]:
+            why.append(f"{self.warmup['requests']} sent during a warm-up")
+        detail = "; ".join(why) if why else "the logs held no record"
+        return f"nothing was compared ({detail})"
 
     def _endpoint_summary(self, ep: EndpointTally) -> dict[str, Any]:
         out = ep.to_dict()
@@ -257,4 +398,6 @@ class Tally:
             "latency_ms": latency,
             "latency_ratio": latency_ratio(latency),
             "warmup": dict(self.warmup),
+            "statuses": {t: _status_order(c) for t, c in sorted(self.statuses.items())},
+            "both_failed": _sorted_counts(self.both_failed),
         }

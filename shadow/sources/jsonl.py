@@ -113,6 +113,7 @@ def record_from_dict(
         vars=_vars(data.get("vars")),
         source=source,
         line=line,
+        expect_status=_status(data.get("expect_status")),
     )
 
 
@@ -178,6 +179,14 @@ def _ts(value: Any) -> float | None:
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise ValueError("'ts' must be a number of seconds")
     return float(value)
+
+
+def _status(value: Any) -> int | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or not 100 <= value <= 599:
+        raise ValueError("'expect_status' must be an HTTP status such as 404")
+    return value
 
 
 def _vars(value: Any) -> dict[str, Any]:

@@ -10,7 +10,7 @@ import orjson
 import pytest
 
 from shadow.compare.diff import diff_responses
-from shadow.compare.noise import Calibrator, refusal
+from shadow.compare.noise import Calibrator, calibrator, refusal
 from shadow.compare.noise_rules import toml_string
 from shadow.config.load import load
 from shadow.config.verdict import NoiseConfig
@@ -60,7 +60,8 @@ def test_fold_indices_and_refusal() -> None:
     assert fold_indices("/a1/٣") == "/a1/٣"  # only ASCII digits are indices
     assert refusal(Difference("status", "status", 200, 500), "status") == "the status"
     assert refusal(Difference("/a", "type", 1, "1"), "/a") == "a type change"
-    assert refusal(Difference("/", "body", {}, {}), "/") == "the whole body"
+    assert refusal(Difference("/", "value", 1, 2), "/") == "the whole body"
+    assert refusal(Difference("/", "body", {}, {}), "/") == ""  # not JSON: not comparable
     assert refusal(Difference("/a", "missing", {"x": 1}, None), "/a") == "a whole object"
     assert refusal(Difference("/a", "extra", None, [1]), "/a") == "an array"
     assert refusal(Difference("/a/3", "value", 1, 2), "/a/*") == "every element of an array"
@@ -178,11 +179,11 @@ def test_a_failed_reference_costs_a_sample_not_the_exchange() -> None:
 
 def test_reference_targets() -> None:
     repeat = Calibrator(NoiseConfig(), secondary=False)
-    assert repeat.reference_for(Record("GET", "/")) == "primary"
-    assert repeat.reference_for(Record("POST", "/")) is None
+    assert repeat.reference_for(Record("GET", "/"), "E") == "primary"
+    assert repeat.reference_for(Record("POST", "/"), "E") is None
     writes = Calibrator(NoiseConfig(repeat_methods=("GET", "POST")), secondary=False)
-    assert writes.reference_for(Record("POST", "/")) == "primary"
-    assert Calibrator(NoiseConfig(), secondary=True).reference_for(Record("POST", "/")) == (
+    assert writes.reference_for(Record("POST", "/"), "E") == "primary"
+    assert Calibrator(NoiseConfig(), secondary=True).reference_for(Record("POST", "/"), "E") == (
         "secondary"
     )
 
@@ -240,27 +241,133 @@ def test_header_noise_is_learned_as_ignore_headers() -> None:
 
 
 def test_sample_calibrates_an_even_share_of_reads_and_every_write_to_a_secondary() -> None:
-    repeat = Calibrator(NoiseConfig(sample=0.25), secondary=False)
-    picked = [repeat.reference_for(Record("GET", "/")) for _ in range(12)]
+    repeat = Calibrator(NoiseConfig(sample=0.25, full_pairs=0), secondary=False)
+    picked = [repeat.reference_for(Record("GET", "/"), "E") for _ in range(12)]
     assert picked == [None, None, None, "primary"] * 3
-    secondary = Calibrator(NoiseConfig(sample=0.5), secondary=True)
-    reads = [secondary.reference_for(Record("GET", "/")) for _ in range(4)]
+    secondary = Calibrator(NoiseConfig(sample=0.5, full_pairs=0), secondary=True)
+    reads = [secondary.reference_for(Record("GET", "/"), "E") for _ in range(4)]
     assert reads == [None, "secondary", None, "secondary"]
-    assert secondary.reference_for(Record("POST", "/")) == "secondary"
-    assert (
-        Calibrator(NoiseConfig(sample=0.0), secondary=False).reference_for(Record("GET", "/"))
-        is None
+    assert secondary.reference_for(Record("POST", "/"), "E") == "secondary"
+    none = Calibrator(NoiseConfig(sample=0.0, full_pairs=0), secondary=False)
+    assert none.reference_for(Record("GET", "/"), "E") is None
+
+
+def test_every_read_of_an_endpoint_is_calibrated_until_it_has_full_pairs() -> None:
+    calibrator = Calibrator(NoiseConfig(full_pairs=3, sample=0.5), secondary=False)
+    a = [calibrator.reference_for(Record("GET", "/a"), "A") for _ in range(7)]
+    assert a == ["primary"] * 3 + [None, "primary", None, "primary"]
+    # Another endpoint starts with its own full share.
+    assert [calibrator.reference_for(Record("GET", "/b"), "B") for _ in range(3)] == ["primary"] * 3
+
+
+def test_calibration_is_on_by_default_and_off_when_asked() -> None:
+    on = calibrator(NoiseConfig(), secondary=False, learning=False)
+    assert on is not None and on.mode == "repeat"
+    assert calibrator(NoiseConfig(enabled=False), secondary=True, learning=False) is None
+    assert calibrator(NoiseConfig(enabled=False), secondary=False, learning=True) is not None
+
+
+def test_a_pair_whose_statuses_differ_teaches_nothing() -> None:
+    calibrator = Calibrator(NoiseConfig(repeat_methods=("POST",)), secondary=False)
+    for n in range(4):
+        assert calibrator.reference_for(Record("POST", "/m"), "POST /m") == "primary"
+        outcomes: dict[str, Any] = {
+            "primary": Response(200, (), b'{"message": "created"}', 1.0),
+            "candidate": Response(200, (), b'{"message": "created v2"}', 1.0),
+            REPEAT: Response(400, (), b'{"message": "already exists"}', 1.0),
+        }
+        exchange = Exchange(n, Record("POST", "/m"), "POST /m", RULES, outcomes)
+        exchange.diffs = diff_responses(outcomes["primary"], outcomes["candidate"], RULES)
+        calibrator.judge(exchange)
+        assert paths(exchange.diffs) == ["/message"] and not exchange.noise
+    assert (calibrator.pairs, calibrator.discarded) == (0, 4)
+    assert calibrator.findings() == []
+    assert calibrator.notes()[0].startswith("calibration made no pairs: 4 discarded")
+
+
+def test_json_types_that_differ_between_legacy_answers_teach_no_rule() -> None:
+    calibrator = Calibrator(NoiseConfig(), secondary=True)
+    for n in range(4):
+        exchange = judged(
+            calibrator, {"v": n}, {"v": n + 1}, reference={"v": n + 9 if n % 2 else str(n)}
+        )
+        assert paths(exchange.diffs) == ["/v"]  # never hidden
+    [finding] = calibrator.findings()
+    assert finding.verdict == "refused" and "type change" in finding.reason
+
+
+def test_a_body_that_is_not_json_and_differs_in_the_legacy_is_not_comparable() -> None:
+    calibrator = Calibrator(NoiseConfig(), secondary=False)
+    calibrator.note_route("GET /blob", "GET", "/blob")
+    binary = (("Content-Type", "application/octet-stream"),)  # text would be compared by line
+    for n in range(3):
+        outcomes: dict[str, Any] = {
+            "primary": Response(200, binary, bytes([n, 1]), 1.0),
+            "candidate": Response(500 if n == 2 else 200, binary, bytes([n, 2]), 1.0),
+            REPEAT: Response(200, binary, bytes([n, 3]), 1.0),
+        }
+        exchange = Exchange(n, Record("GET", "/blob"), "GET /blob", RULES, outcomes)
+        exchange.diffs = diff_responses(outcomes["primary"], outcomes["candidate"], RULES)
+        calibrator.judge(exchange)
+        assert paths(exchange.noise) == ["/"]
+        assert paths(exchange.diffs) == (["status"] if n == 2 else [])  # the status still counts
+    assert calibrator.summary()["body_not_comparable"] == ["GET /blob"]
+    assert any("body not comparable on 'GET /blob'" in line for line in calibrator.notes())
+    [block] = tomllib.loads(calibrator.render("r", "now"))["compare"]["endpoint"]
+    assert block["ignore"] == ["/"]
+
+
+def test_a_calibration_without_any_safe_record_says_so() -> None:
+    calibrator = Calibrator(NoiseConfig(), secondary=False)
+    assert calibrator.reference_for(Record("POST", "/"), "E") is None
+    [note] = calibrator.notes()
+    assert note == (
+        "calibration made no pairs: no record was safe to repeat (repeat_methods: GET, HEAD); "
+        "to calibrate writes, configure a secondary; no difference was taken for noise"
     )
+    assert Calibrator(NoiseConfig(), secondary=False).notes() == []  # no record: nothing to say
+
+
+def test_a_learned_ignore_headers_hides_a_header_the_config_lists(tmp_path: Path) -> None:
+    """Live calibration suppresses a noisy header that `[compare] headers` names; the learned
+    rule, added to the config, must hide it too (ignore_headers wins over headers)."""
+    rules = CompareRules(headers=("x-runtime", "etag"))
+    calibrator = Calibrator(NoiseConfig(), secondary=True)
+    calibrator.note_route("GET /h", "GET", "/h")
+
+    def outcomes(n: int, etag: str) -> dict[str, Any]:
+        return {
+            side: Response(200, (("X-Runtime", f"{side}{n}"), ("ETag", etag)), b"{}", 1.0)
+            for side in ("primary", "secondary")
+        } | {"candidate": Response(200, (("X-Runtime", "c"), ("ETag", '"2"')), b"{}", 1.0)}
+
+    for n in range(3):
+        live = Exchange(n, Record("GET", "/h"), "GET /h", rules, outcomes(n, '"1"'))
+        live.diffs = diff_responses(live.outcomes["primary"], live.outcomes["candidate"], rules)
+        calibrator.judge(live)
+        assert paths(live.noise) == ["header:x-runtime"] and paths(live.diffs) == ["header:etag"]
+    config_file = tmp_path / "c.toml"
+    config_file.write_text(
+        '[targets.primary]\nurl = "http://127.0.0.1:1"\n'
+        '[targets.candidate]\nurl = "http://127.0.0.1:2"\n'
+        '[compare]\nheaders = ["x-runtime", "etag"]\n' + calibrator.render("r", "now")
+    )
+    learned = Router(load(config_file)).route(Record("GET", "/h")).rules
+    answers = outcomes(9, '"1"')
+    found = diff_responses(answers["primary"], answers["candidate"], learned)
+    assert paths(found) == ["header:etag"]  # the same verdict as the live calibration's
 
 
 def test_an_endpoint_says_whether_its_records_are_safe_to_repeat() -> None:
     repeat = Calibrator(NoiseConfig(), secondary=False)
-    assert repeat.reference_for(Record("POST", "/"), safe=True) == "primary"  # an RPC read
-    assert repeat.reference_for(Record("GET", "/"), safe=False) is None
-    assert repeat.reference_for(Record("POST", "/"), safe=None) is None  # a write: never
-    secondary = Calibrator(NoiseConfig(sample=0.0), secondary=True)
-    assert secondary.reference_for(Record("POST", "/"), safe=True) is None  # sampled, as a read
-    assert secondary.reference_for(Record("GET", "/"), safe=False) == "secondary"  # as a write
+    assert repeat.reference_for(Record("POST", "/"), "E", safe=True) == "primary"  # an RPC read
+    assert repeat.reference_for(Record("GET", "/"), "E", safe=False) is None
+    assert repeat.reference_for(Record("POST", "/"), "E", safe=None) is None  # a write: never
+    secondary = Calibrator(NoiseConfig(sample=0.0, full_pairs=0), secondary=True)
+    assert (
+        secondary.reference_for(Record("POST", "/"), "E", safe=True) is None
+    )  # sampled, as a read
+    assert secondary.reference_for(Record("GET", "/"), "E", safe=False) == "secondary"  # as a write
 
 
 def test_learned_rules_are_keyed_by_the_endpoint_identity(tmp_path: Path) -> None:

@@ -136,7 +136,63 @@ mismatch_rate = 0.5
     assert config.noise == NoiseConfig(repeat_methods=("GET", "PUT"), min_samples=3)
     assert config.thresholds.fail_on == ("status", "type")
     assert config.thresholds.endpoints == {"GTC Stake": Limits(mismatch_rate=0.5)}
-    assert load(write(tmp_path, "")).noise.enabled is None  # on only with a secondary
+    assert load(write(tmp_path, "")).noise.enabled is None  # on: by repeat, or a secondary
+
+
+def test_the_verdict_keys_are_read(tmp_path: Path) -> None:
+    config = load(
+        write(
+            tmp_path,
+            """
+[noise]
+enabled = false
+full_pairs = 5
+sample = 0.5
+[thresholds]
+both_failed_rate = 0.9
+[thresholds.endpoint."Score"]
+both_failed_rate = 1.0
+[[compare.endpoint]]
+path = "/missing/{id}"
+expect_status = 404
+""",
+        )
+    )
+    assert config.noise == NoiseConfig(enabled=False, full_pairs=5, sample=0.5)
+    assert config.thresholds.both_failed_rate == 0.9
+    assert config.thresholds.endpoints["Score"] == Limits(both_failed_rate=1.0)
+    assert Router(config).route(Record("GET", "/missing/3")).rules.expect_status == 404
+    assert load(write(tmp_path, "")).thresholds.both_failed_rate == 0.5  # more than half fails
+    with pytest.raises(ConfigError, match=r"endpoint\[0\]\.expect_status: must be an HTTP status"):
+        load(write(tmp_path, '[[compare.endpoint]]\npath = "/x"\nexpect_status = 999\n'))
+    with pytest.raises(ConfigError, match=r"compare\.expect_status: unknown key"):
+        load(write(tmp_path, "[compare]\nexpect_status = 404\n"))  # only per endpoint
+
+
+def test_an_endpoints_headers_replace_the_global_list(tmp_path: Path) -> None:
+    config = load(
+        write(
+            tmp_path,
+            """
+[compare]
+headers = ["content-type", "etag"]
+[[compare.endpoint]]
+path = "/empty/{n}"
+headers = []
+[[compare.endpoint]]
+path = "/files/{n}"
+headers = ["content-disposition"]
+[[compare.endpoint]]
+path = "/plain/{n}"
+ignore = ["/x"]
+""",
+        )
+    )
+    router = Router(config)
+    assert router.route(Record("GET", "/empty/1")).rules.headers == ()  # none compared here
+    assert router.route(Record("GET", "/files/1")).rules.headers == ("content-disposition",)
+    assert router.route(Record("GET", "/plain/1")).rules.headers == ("content-type", "etag")
+    assert router.route(Record("GET", "/other")).rules.headers == ("content-type", "etag")
 
 
 def test_every_matching_block_adds_its_rules(tmp_path: Path) -> None:

@@ -486,6 +486,7 @@ def test_progress(sink: Sink, capture: LogCapture) -> None:
             latency_ms={"primary": {"p50": 1.5, "p99": 9.0}, "candidate": {"p50": 2.0}},
             servers={"primary": Usage(311, 3, 150 * 2**20 + 2**19, 12.5)},
             shadow=Usage(42, 1, 64 * 2**20, 30.0),
+            statuses={"primary": {"2xx": 99, "200": 99}, "candidate": {"2xx": 99, "200": 99}},
         )
     )
     sink.progress(  # unpaced, nothing managed
@@ -521,6 +522,7 @@ def test_progress(sink: Sink, capture: LogCapture) -> None:
             latency_ms={"primary": {"p50": 1.5, "p99": 9.0}, "candidate": {"p50": 2.0}},
             servers={"primary": {"pid": 311, "processes": 3, "rss_mb": 150.5, "cpu_percent": 12.5}},
             shadow={"pid": 42, "processes": 1, "rss_mb": 64.0, "cpu_percent": 30.0},
+            statuses={"primary": {"2xx": 99, "200": 99}, "candidate": {"2xx": 99, "200": 99}},
         ),
         event(
             "progress",
@@ -539,6 +541,7 @@ def test_progress(sink: Sink, capture: LogCapture) -> None:
             latency_ms={},
             servers={},
             shadow={"pid": None, "processes": 0, "rss_mb": 0.0, "cpu_percent": 0.0},
+            statuses={},
         ),
     ]
 

@@ -108,7 +108,7 @@ def test_labelled_scenario_with_a_secondary(tmp_path: Path, tag: str) -> None:
     assert labelled(result) == (0, 0)
     summary = result.summary
     assert summary["requests"] == 2 * PER_KIND and summary["errors"] == 0
-    assert summary["calibration"] == {"mode": "secondary", "pairs": 2 * PER_KIND}
+    assert summary["calibration"] == calibrated("secondary")
     assert_accounted(summary)
     # The real change on the stable field is reported every time it is there.
     names = [e for e in result.of("mismatch") if ("/name", "value") in diff_set(e)]
@@ -127,6 +127,13 @@ def test_labelled_scenario_with_a_secondary(tmp_path: Path, tag: str) -> None:
     assert_no_orphans(tag)
 
 
+def calibrated(mode: str) -> dict[str, Any]:
+    """The calibration of the labelled scenario by default: every read of an endpoint until
+    it has 20 pairs (`full_pairs`), then one in ten (`sample`), for each of the two."""
+    pairs = 2 * (20 + (PER_KIND - 20) // 10)
+    return {"mode": mode, "pairs": pairs, "discarded": 0, "body_not_comparable": []}
+
+
 def diff_set(event: dict[str, Any]) -> set[tuple[str, str]]:
     """The differences an event reports as real (`--emit all` also lists suppressed ones)."""
     return {(d["path"], d["kind"]) for d in event["diffs"] if "suppressed" not in d}
@@ -141,11 +148,13 @@ def test_repeat_mode_finds_the_same_rules_and_they_work_alone(tmp_path: Path, ta
     )  # fmt: skip
     assert repeat.returncode == 1, repeat.stderr
     assert labelled(repeat) == (0, 0)
-    assert repeat.summary["calibration"] == {"mode": "repeat", "pairs": 2 * PER_KIND}
+    assert repeat.summary["calibration"] == calibrated("repeat")
     assert learned_rules(learned) == EXPECTED_RULES
     # The learned file added to the config reproduces the result without any calibration.
     plain = noisy_config(tmp_path, tag, secondary=False, extra=learned.read_text())
-    alone = run_shadow("run", "-c", str(plain), "--run-dir", str(tmp_path / "b"), str(log))
+    alone = run_shadow(
+        "run", "-c", str(plain), "--no-calibration", "--run-dir", str(tmp_path / "b"), str(log)
+    )
     assert labelled(alone) == (0, 0)
     assert alone.summary["noise"] == 0 and alone.summary["calibration"] is None
     assert alone.summary["mismatched"] == repeat.summary["mismatched"]
@@ -170,16 +179,32 @@ def test_refused_noise_is_reported_and_never_suppressed(tmp_path: Path, tag: str
     assert "compare" not in tomllib.loads(text)  # nothing learned, only comments
 
 
-def test_calibration_is_off_unless_asked_for(fake_pair: tuple[str, str], tmp_path: Path) -> None:
+def test_calibration_is_on_unless_turned_off(fake_pair: tuple[str, str], tmp_path: Path) -> None:
     log = write_jsonl(tmp_path / "l.jsonl", [{"method": "GET", "path": "/items/1"}])
     primary, candidate = fake_pair
-    result = run_shadow("run", "--primary", primary, "--candidate", candidate, str(log))
-    assert result.summary["calibration"] is None
-    # --secondary attaches a second copy of the primary and turns calibration on.
-    result = run_shadow(
-        "run", "--primary", primary, "--candidate", candidate, "--secondary", primary, str(log)
+    attach = ("run", "--primary", primary, "--candidate", candidate)
+    result = run_shadow(*attach, str(log))
+    assert result.summary["calibration"] == {
+        "mode": "repeat",
+        "pairs": 1,
+        "discarded": 0,
+        "body_not_comparable": [],
+    }
+    assert run_shadow(*attach, "--no-calibration", str(log)).summary["calibration"] is None
+    off = tmp_path / "off.toml"
+    off.write_text(
+        f'[targets.primary]\nurl = "{primary}"\n[targets.candidate]\nurl = "{candidate}"\n'
+        "[noise]\nenabled = false\n"
     )
-    assert result.summary["calibration"] == {"mode": "secondary", "pairs": 1}
+    assert run_shadow("run", "-c", str(off), str(log)).summary["calibration"] is None
+    refused = run_shadow(
+        *attach, "--no-calibration", "--learn-noise", str(tmp_path / "x"), str(log)
+    )
+    assert refused.returncode == 2 and "--no-calibration" in refused.stderr
+    # --secondary attaches a second copy of the primary to calibrate against.
+    result = run_shadow(*attach, "--secondary", primary, str(log))
+    assert result.summary["calibration"]["mode"] == "secondary"
+    assert result.summary["calibration"]["pairs"] == 1
 
 
 def test_learn_noise_needs_an_existing_folder(tmp_path: Path) -> None:

@@ -32,7 +32,7 @@ WAIT_S = 30.0  # the longest any wait for output may take before the test fails
 PROGRESS_FIELDS = {
     "event", "ts", "run_id", "elapsed_s", "sent", "requests", "matched", "mismatched",
     "errors", "warmup", "rate", "target_rate", "backlog", "lag_s", "in_flight", "latency_ms",
-    "servers", "shadow",
+    "servers", "shadow", "statuses",
 }  # fmt: skip
 
 
@@ -235,6 +235,7 @@ def test_progress_is_one_merged_event_per_interval(
     assert result.returncode == 0, result.stderr
     summary = result.summary
     assert (summary["requests"], summary["matched"]) == (120, 120)
+    assert summary["statuses"]["primary"] == {"2xx": 120, "200": 120}  # added up
     parent = result.events[0]["pid"]
     progress = result.of("progress")
     assert progress, "no progress event"
@@ -242,6 +243,8 @@ def test_progress_is_one_merged_event_per_interval(
         # A plain progress event, the parent's: no `worker` field, no per-worker nesting.
         assert set(p) == PROGRESS_FIELDS and p["run_id"] == summary["run_id"], p
         assert_accounted(p)  # counts summed over the workers still add up
+        answers = p["statuses"].get("candidate", {})
+        assert answers.get("2xx", 0) + answers.get("failed", 0) == p["requests"], p
         # Measured by the parent over itself and its live workers.
         assert p["shadow"]["pid"] == parent and 1 <= p["shadow"]["processes"] <= 3, p
     counts = [p["requests"] for p in progress]
