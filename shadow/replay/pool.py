@@ -1,7 +1,7 @@
-"""Replay: turn a stream of records into exchanges with a fixed pool of workers.
+"""Replay: turn a stream of records into exchanges with a bounded pool of workers.
 
-The shape is vegeta's attack loop in asyncio: one dispatcher admits records, a fixed number of
-workers send them, and a semaphore bounds how many records are admitted but not finished, so
+The shape is vegeta's attack loop in asyncio: one dispatcher admits records, at most
+`concurrency` workers (started as records arrive) send them, and a semaphore bounds how many records are admitted but not finished, so
 memory stays flat whatever the log's size. Lanes keep order where it matters: a record whose
 lane already has one in flight waits behind it (in that lane's queue, still within the bound),
 and the worker that finishes a lane's record takes the next one of the same lane, so a lane's
@@ -82,10 +82,10 @@ class Replayer:
     async def run(self, records: AsyncIterator[tuple[int, Record, float | None]]) -> None:
         """Send every record; return when all admitted ones are finished.
 
-        An exception while a record is handled (in `prepare`, the transport, `finish`) makes
-        that record an `internal` failure, finished like any other, and the worker goes on.
-        Only when finishing that failure raises too (the bug is in the counting or the
-        writing of events, outside the record) does it end the replay, raised from here,
+        An exception while a record is prepared or sent makes it an `internal` failure,
+        finished like any other, and the worker goes on (the pipeline does the same for one
+        while an exchange is compared). Only an exception raised by `finish` itself (the bug
+        is in counting or writing events, past the record) ends the replay, raised from here,
         rather than losing the record or leaving the run waiting for a worker that is gone.
         Workers start as records arrive, up to `concurrency`: a short log never pays for a
         large pool.

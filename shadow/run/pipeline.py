@@ -31,6 +31,8 @@ from shadow.run.progress import TimeoutStreaks
 from shadow.run.tally import Tally
 from shadow.stdio import Console
 
+_INTERNAL_WARNINGS = 3  # internal errors said on stderr; the rest only as events
+
 
 class ServerState(Protocol):
     """What the pipeline asks of the servers (the Supervisor, once they are up)."""
@@ -73,6 +75,7 @@ class Pipeline:
         self.noise = calibrator(config.noise, "secondary" in config.targets, learning)
         self.servers: ServerState | None = None  # set once the servers are up
         self.warm: set[int] = set()  # seqs sent while a target warmed up, not yet finished
+        self.internal_errors = 0  # records a bug in shadow made errors
 
     def note_dispatch(self, seq: int) -> None:
         """Intake is about to hand record `seq` over: remember it if a target is warming up."""
@@ -124,9 +127,22 @@ class Pipeline:
             self.warm.discard(exchange.seq)
             auth = None
         outcome = self.tally.add(exchange)
+        self._say_if_internal(exchange)
         if outcome != "match" or self.emit == "all":
             show_noise = self.emit == "all"
             self.sink.exchange(exchange, outcome, self.redact, show_noise, auth)
+
+    def _say_if_internal(self, exchange: Exchange) -> None:
+        """A bug met while a record was handled: said on stderr too, for the first few."""
+        failures = [o for o in exchange.outcomes.values() if isinstance(o, Failure)]
+        if not any(f.kind == "internal" for f in failures):
+            return
+        self.internal_errors += 1
+        if self.internal_errors <= _INTERNAL_WARNINGS:
+            message = next(f.message for f in failures if f.kind == "internal")
+            self.console.error(f"record {exchange.seq}: {message} (an `internal` error event)")
+        elif self.internal_errors == _INTERNAL_WARNINGS + 1:
+            self.console.error("more internal errors: see the `error` events")
 
     def _judge(self, exchange: Exchange) -> bool:
         """Compare and judge noise; True for a warm-up exchange (counted apart, no event).

@@ -89,6 +89,8 @@ def test_a_bug_while_a_record_is_handled_is_its_error_and_the_run_goes_on(
     for event in errors:
         assert (event["error"], event["side"]) == ("internal", "both")
         assert MESSAGES[stage] in event["message"], event["message"]
+    said = [line for line in result.stderr.splitlines() if "(an `internal` error event)" in line]
+    assert len(said) == 2 and all(MESSAGES[stage] in line for line in said), result.stderr
 
 
 BAD_NUMBERS = ["nan", "inf", "-inf"]

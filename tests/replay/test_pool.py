@@ -619,3 +619,18 @@ async def test_a_bug_before_finish_is_that_records_internal_error(
             assert isinstance(outcome, Failure) and outcome.kind == "internal"
             assert "BugInFinish" in outcome.message
     assert len(pair.primary.seen) == 4  # the two that failed were never sent
+
+
+async def test_workers_start_as_records_arrive_not_all_at_once(pair: Pair) -> None:
+    # Before, ReplayConfig(concurrency=N) started N worker tasks whatever the log held.
+    tasks: list[int] = []
+
+    def finish(exchange: Exchange) -> None:
+        tasks.append(len(asyncio.all_tasks()))
+
+    records = [Record("GET", f"/items/{n}") for n in range(3)]
+    exchanges = await replay(
+        pair.targets(), records, ReplayConfig(concurrency=10_000), on_finish=finish
+    )
+    assert len(exchanges) == 3
+    assert max(tasks) < 50  # a few workers and the servers' handlers, not ten thousand
