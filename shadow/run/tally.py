@@ -137,9 +137,16 @@ class EndpointTally:
             "errors": self.errors,
             "diffs": dict(sorted(self.diffs.items(), key=lambda kv: (-kv[1], kv[0]))),
             "noise": dict(sorted(self.noise.items(), key=lambda kv: (-kv[1], kv[0]))),
-            "statuses": {t: _status_order(c) for t, c in sorted(self.statuses.items())},
+            "statuses": _by_target(self.statuses),
             "both_failed": _sorted_counts(self.both_failed),
         }
+
+
+def _by_target(statuses: dict[str, dict[str, int]]) -> dict[str, dict[str, int]]:
+    """Per target, primary first, each target's counts in order."""
+    order = {"primary": 0, "candidate": 1, "secondary": 2}
+    ranked = sorted(statuses.items(), key=lambda kv: (order.get(kv[0], 9), kv[0]))
+    return {target: _status_order(counts) for target, counts in ranked}
 
 
 def _status_order(counts: dict[str, int]) -> dict[str, int]:
@@ -398,6 +405,6 @@ class Tally:
             "latency_ms": latency,
             "latency_ratio": latency_ratio(latency),
             "warmup": dict(self.warmup),
-            "statuses": {t: _status_order(c) for t, c in sorted(self.statuses.items())},
+            "statuses": _by_target(self.statuses),
             "both_failed": _sorted_counts(self.both_failed),
         }
