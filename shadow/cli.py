@@ -41,7 +41,7 @@ from shadow.errors import (
 )
 from shadow.run import run
 from shadow.run.convert import convert, write_synth
-from shadow.stdio import Console, reopen_closed_streams
+from shadow.stdio import Console, reopen_closed_streams, same_terminal
 
 
 def _positive_int(text: str) -> int:
@@ -88,7 +88,17 @@ def _add_run_options(p: argparse.ArgumentParser) -> None:
         choices=EMIT,
         help="which exchanges become events (default: mismatches and errors)",
     )
-    p.add_argument("--output", metavar="FILE", help="write events to FILE instead of stdout")
+    p.add_argument(
+        "--output",
+        metavar="FILE",
+        help="write events to FILE ('-': stdout; default: stdout, or RUN_DIR/events.ndjson "
+        "when stdout is a terminal)",
+    )
+    p.add_argument(
+        "--json",
+        action="store_true",
+        help="NDJSON events on stdout even when it is a terminal (as on a pipe or file)",
+    )
     p.add_argument("--run-dir", metavar="DIR", help="server logs and artefacts")
     _add_scale_options(p)
     p.add_argument("-q", "--quiet", action="count", default=0, help="less on stderr")
@@ -275,7 +285,8 @@ def command_run(args: argparse.Namespace, logs: list[str], console: Console) -> 
         "max_wait_s": args.max_wait,
         "loop": args.loop,
         "duration_s": args.duration,
-        "live": args.quiet == 0 and sys.stderr.isatty(),
+        "live": args.quiet == 0 and sys.stderr.isatty() and not same_terminal(1, 2),
+        "terminal": not args.json and args.output != "-" and sys.stdout.isatty(),
         "learn_noise": _learn_noise_path(args.learn_noise),
         "shard": args.shard,
         "workers": args.workers,
@@ -285,7 +296,15 @@ def command_run(args: argparse.Namespace, logs: list[str], console: Console) -> 
         inputs=logs,
         **{name: value for name, value in given.items() if value is not None},
     )
-    return run(settings, console)
+    return run(settings, console, terminal_headline)
+
+
+def terminal_headline(events_path: str) -> str:
+    """What closes a run on a terminal: the text report's top, read from the run's events."""
+    from shadow import report  # loaded only when a person watches the run
+    from shadow.report.text import render_headline
+
+    return render_headline(report.aggregate_files([events_path]).data)
 
 
 def _learn_noise_path(path: str | None) -> str | None:

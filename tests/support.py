@@ -14,10 +14,16 @@ The fake servers are scripts in tests/helpers/, each a real process on 127.0.0.1
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import os
+import pty
+import re
+import select
 import socket
+import struct
 import subprocess
 import sys
+import termios
 import time
 import urllib.request
 from collections.abc import Iterable, Iterator, Sequence
@@ -143,6 +149,71 @@ def run_shadow(
         check=False,
     )
     return Shadow(proc.returncode, proc.stdout, proc.stderr.decode("utf-8", "replace"))
+
+
+ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
+
+
+@dataclass
+class Screen:
+    """A finished `shadow` subprocess that wrote to a pseudo-terminal (stdout and stderr)."""
+
+    returncode: int
+    raw: str  # as the terminal received it, escape sequences included
+
+    @property
+    def text(self) -> str:
+        return ANSI.sub("", self.raw).replace("\r\n", "\n")
+
+    @property
+    def lines(self) -> list[str]:
+        return self.text.splitlines()
+
+
+def run_on_terminal(
+    *args: str,
+    columns: int = 80,
+    env: dict[str, str] | None = None,
+    cwd: Path | None = None,
+    timeout_s: float = 60,
+) -> Screen:
+    """Run shadow with stdout and stderr on a pseudo-terminal `columns` wide, stdin closed;
+    read everything it writes until it exits (bounded by `timeout_s`)."""
+    main, child = pty.openpty()
+    fcntl.ioctl(child, termios.TIOCSWINSZ, struct.pack("HHHH", 40, columns, 0, 0))
+    environ = {k: v for k, v in os.environ.items() if k not in ("COLUMNS", "LINES", "NO_COLOR")}
+    environ.pop("FORCE_COLOR", None)
+    environ["TERM"] = "xterm-256color"
+    proc = subprocess.Popen(
+        shadow_cmd(*args),
+        stdin=subprocess.DEVNULL,
+        stdout=child,
+        stderr=child,
+        cwd=cwd or ROOT,
+        env={**environ, **(env or {})},
+    )
+    os.close(child)
+    chunks: list[bytes] = []
+    deadline = time.monotonic() + timeout_s
+    try:
+        while time.monotonic() < deadline:
+            ready, _, _ = select.select([main], [], [], 0.5)
+            if not ready:
+                continue
+            try:
+                chunk = os.read(main, 65536)
+            except OSError:  # EIO: every writer closed its end
+                break
+            if not chunk:
+                break
+            chunks.append(chunk)
+        code = proc.wait(timeout=max(1.0, deadline - time.monotonic()))
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        os.close(main)
+    return Screen(code, b"".join(chunks).decode("utf-8", "replace"))
 
 
 def assert_accounted(summary: dict[str, Any]) -> None:

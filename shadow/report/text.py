@@ -49,6 +49,18 @@ def render_text(data: Mapping[str, Any]) -> str:
     return "\n".join(lines).translate(_CONTROLS) + "\n"
 
 
+HEADLINE_DIFFS = 5
+
+
+def render_headline(data: Mapping[str, Any]) -> str:
+    """The top of the text report, what closes a run on a terminal: verdict, counts, the top
+    differing paths (with one example each) and the error kinds; no endpoint table."""
+    lines = _header(data)
+    lines += _top_diffs(data, HEADLINE_DIFFS)
+    lines += _errors(data)
+    return "\n".join(lines).translate(_CONTROLS) + "\n"
+
+
 def _header(data: Mapping[str, Any]) -> list[str]:
     totals, verdict, runs = data["totals"], data["verdict"], data["runs"]
     lines = [
@@ -127,12 +139,12 @@ def _latency_note(data: Mapping[str, Any]) -> str:
     return clip(note, WIDTH)
 
 
-def _top_diffs(data: Mapping[str, Any]) -> list[str]:
+def _top_diffs(data: Mapping[str, Any], top: int = TOP_DIFFS) -> list[str]:
     rows = data["top_diffs"]
     if not rows:
         return ["", "no differences"]
     lines = ["", "top differences (by exchanges affected)", f"{'exch.':>7}{'diffs':>7}  where"]
-    for row in rows[:TOP_DIFFS]:
+    for row in rows[:top]:
         kinds = clip(",".join(row["kinds"]), 30)
         where = f"{row['endpoint']} {row['path']}"
         lines.append(
@@ -142,8 +154,8 @@ def _top_diffs(data: Mapping[str, Any]) -> list[str]:
         diff = data["endpoints"][row["endpoint"]]["diffs"][row["path"]]
         if diff["examples"]:
             lines += _example_lines(diff["examples"][0], row["path"])
-    if len(rows) > TOP_DIFFS:
-        lines.append(f"  ... {len(rows) - TOP_DIFFS} more paths in --json and --html")
+    if len(rows) > top:
+        lines.append(f"  ... {len(rows) - top} more paths in --json and --html")
     return lines
 
 
