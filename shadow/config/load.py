@@ -23,7 +23,7 @@ from shadow.config.redact import RedactConfig, parse_redact
 from shadow.config.replay import ReplayConfig, parse_replay
 from shadow.config.rules import EndpointRule, parse_endpoint, parse_rules
 from shadow.config.synth import SynthConfig, parse_synth
-from shadow.config.table import Table, read_env_file
+from shadow.config.table import Table, UnknownKeys, did_you_mean, read_env_file
 from shadow.config.targets import TARGET_NAMES, TargetConfig, parse_target
 from shadow.config.verdict import NoiseConfig, Thresholds, parse_noise, parse_thresholds
 from shadow.errors import ConfigError
@@ -64,14 +64,16 @@ def load(path: str | os.PathLike[str]) -> Config:
 
 
 def parse(data: dict[str, Any], source: str, base: Path) -> Config:
-    root = Table(source, "", data)
+    unknown = UnknownKeys(source)
+    root = Table(source, "", data, unknown)
     secrets = read_env_file(root, "env_file", base)
     run_dir = root.text("run_dir")
     targets_table = root.table("targets")
     targets = {}
     for name in list(targets_table.data):
         if name not in TARGET_NAMES:
-            raise targets_table.fail(name, "unknown target (use primary, candidate, secondary)")
+            hint = did_you_mean(name, set(TARGET_NAMES)) or " (use primary, candidate, secondary)"
+            raise targets_table.fail(name, "unknown target" + hint)
         targets[name] = parse_target(targets_table.table(name), name, base)
     auth_table = root.table("auth")
     auth = {name: parse_auth(auth_table.table(name), name, base) for name in list(auth_table.data)}
@@ -96,6 +98,7 @@ def parse(data: dict[str, Any], source: str, base: Path) -> Config:
     )
     compare_table.done()
     root.done()
+    unknown.check()
     return config
 
 
