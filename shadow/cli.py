@@ -17,21 +17,21 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-import orjson
-
 from shadow import __version__
 from shadow.config.load import (
     Config,
     attach_config,
     check_targets,
-    describe,
     load,
     replace_targets,
+    with_health_timeout,
 )
 from shadow.config.replay import RateSpec, ReplayConfig, parse_duration, parse_rate
+from shadow.config.resolved import resolved_toml
 from shadow.config.settings import AUTO, EMIT, INPUT_FORMATS, RunSettings, Shard, parse_shard
 from shadow.config.synth import SynthConfig
 from shadow.config.table import default_of
+from shadow.config.targets import Health
 from shadow.errors import (
     BUG_EXIT_CODE,
     INTERRUPTED_EXIT_CODE,
@@ -39,7 +39,7 @@ from shadow.errors import (
     ShadowError,
     UsageError,
 )
-from shadow.run import run
+from shadow.run import check_config, run
 from shadow.run.convert import convert, write_synth
 from shadow.stdio import Console, reopen_closed_streams, same_terminal
 
@@ -82,6 +82,13 @@ def _add_run_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--concurrency", type=_positive_int, help="requests in flight at once")
     _add_pacing_options(p)
     p.add_argument("--timeout", type=_non_negative, metavar="S", help="per request, seconds")
+    p.add_argument(
+        "--health-timeout",
+        type=_non_negative,
+        metavar="S",
+        help="how long each target gets to pass its health check, seconds "
+        f"(default: each target's health.timeout_s, {default_of(Health, 'timeout_s'):g})",
+    )
     p.add_argument("--limit", type=_positive_int, metavar="N", help="replay at most N records")
     p.add_argument(
         "--emit",
@@ -204,8 +211,15 @@ def build_parser() -> argparse.ArgumentParser:
     _add_convert_command(commands)
     demo = commands.add_parser("demo", help="run the bundled legacy-vs-rewrite example")
     _add_run_options(demo)
-    check = commands.add_parser("check", help="validate a config and print it resolved")
+    check = commands.add_parser(
+        "check", help="validate a config, its secrets and keys, as a run would"
+    )
     check.add_argument("-c", "--config", required=True, help="TOML config file")
+    check.add_argument(
+        "--print",
+        action="store_true",
+        help="print the resolved config as TOML (every default, secrets masked)",
+    )
     report = commands.add_parser("report", help="summarise event files: text, JSON or HTML")
     report.add_argument(
         "events", nargs="+", metavar="EVENTS", help="event files (.gz too), '-' for stdin"
@@ -238,6 +252,8 @@ def resolve_config(args: argparse.Namespace) -> Config:
     else:
         raise UsageError("give a config (-c FILE) or --primary URL and --candidate URL")
     check_targets(config)
+    if args.health_timeout is not None:
+        config = with_health_timeout(config, args.health_timeout)
     replay = config.replay
     if args.concurrency is not None:
         replay = dataclasses.replace(replay, concurrency=args.concurrency)
@@ -341,7 +357,7 @@ def require_synth(config: Config) -> SynthConfig:
 
 def command_synth(args: argparse.Namespace, console: Console) -> int:
     """`shadow synth`: native JSONL on stdout; a reader closing it early is not an error."""
-    synth_config = require_synth(load(args.config))
+    synth_config = require_synth(load(args.config, env_files=False))
     seed = synth_config.seed if args.seed is None else args.seed
     count = synth_config.count if args.count is None else args.count
     return write_synth(synth_config, seed, count, console)
@@ -365,10 +381,14 @@ def _add_convert_command(commands: Any) -> None:
 
 
 def command_check(args: argparse.Namespace) -> int:
+    """`shadow check`: the config read, its secrets and keys loaded as a run loads them."""
     config = load(args.config)
-    sys.stdout.buffer.write(
-        orjson.dumps(describe(config), option=orjson.OPT_INDENT_2 | orjson.OPT_APPEND_NEWLINE)
-    )
+    check_targets(config)
+    summary = check_config(config)
+    if args.print:
+        sys.stdout.write(resolved_toml(config))
+    else:
+        sys.stdout.write(f"config OK: {config.source}: {summary}\n")
     return 0
 
 

@@ -10,7 +10,6 @@ the file are relative to the file.
 
 from __future__ import annotations
 
-import dataclasses
 import os
 import tomllib
 from collections.abc import Mapping
@@ -44,14 +43,18 @@ class Config:
     synth: SynthConfig | None = None
     noise: NoiseConfig = field(default_factory=NoiseConfig)
     redact: RedactConfig = field(default_factory=RedactConfig)
+    synth_table: Mapping[str, Any] | None = None  # `[synth]` as written (shadow check --print)
 
     def lookup_secret(self, var: str) -> str | None:
         """An env var for auth: the process environment first, then the config's env_file."""
         return os.environ.get(var, self.secrets.get(var))
 
 
-def load(path: str | os.PathLike[str]) -> Config:
-    """Read and validate a config file; raise ConfigError naming the file and key."""
+def load(path: str | os.PathLike[str], env_files: bool = True) -> Config:
+    """Read and validate a config file; raise ConfigError naming the file and key.
+
+    Without `env_files`, no env file is read (the top-level one for secrets, the targets'
+    ones): `shadow synth` neither signs nor starts anything."""
     source = str(path)
     try:
         with open(path, "rb") as f:
@@ -60,13 +63,25 @@ def load(path: str | os.PathLike[str]) -> Config:
         raise ConfigError(source, "", f"cannot read: {exc.strerror or exc}") from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(source, "", f"not valid TOML: {exc}") from None
-    return parse(data, source, Path(source).resolve().parent)
+    return parse(data, source, Path(source).resolve().parent, env_files)
 
 
-def parse(data: dict[str, Any], source: str, base: Path) -> Config:
+def parse(data: dict[str, Any], source: str, base: Path, env_files: bool = True) -> Config:
     unknown = UnknownKeys(source)
+    try:
+        config = _parse(data, source, base, env_files, unknown)
+    except ConfigError:
+        unknown.check()  # a misspelt key is the likelier cause (`templat` -> "template: missing")
+        raise
+    unknown.check()
+    return config
+
+
+def _parse(
+    data: dict[str, Any], source: str, base: Path, env_files: bool, unknown: UnknownKeys
+) -> Config:
     root = Table(source, "", data, unknown)
-    secrets = read_env_file(root, "env_file", base)
+    secrets = read_env_file(root, "env_file", base) if env_files else _skip(root, "env_file")
     run_dir = root.text("run_dir")
     targets_table = root.table("targets")
     targets = {}
@@ -74,7 +89,7 @@ def parse(data: dict[str, Any], source: str, base: Path) -> Config:
         if name not in TARGET_NAMES:
             hint = did_you_mean(name, set(TARGET_NAMES)) or " (use primary, candidate, secondary)"
             raise targets_table.fail(name, "unknown target" + hint)
-        targets[name] = parse_target(targets_table.table(name), name, base)
+        targets[name] = parse_target(targets_table.table(name), name, base, env_files)
     auth_table = root.table("auth")
     auth = {name: parse_auth(auth_table.table(name), name, base) for name in list(auth_table.data)}
     compare_table = root.table("compare")
@@ -95,11 +110,17 @@ def parse(data: dict[str, Any], source: str, base: Path) -> Config:
         secrets=secrets,
         run_dir=str(base / run_dir) if run_dir else None,
         synth=parse_synth(root.table("synth"), auth) if "synth" in data else None,
+        synth_table=data.get("synth"),
     )
     compare_table.done()
     root.done()
-    unknown.check()
     return config
+
+
+def _skip(table: Table, key: str) -> dict[str, str]:
+    """An env file not read: its key is still checked to be a string."""
+    table.text(key)
+    return {}
 
 
 def attach_config(urls: Mapping[str, str | None], source: str = "command line") -> Config:
@@ -117,35 +138,16 @@ def replace_targets(config: Config, urls: Mapping[str, str | None]) -> Config:
     return replace(config, targets=targets)
 
 
+def with_health_timeout(config: Config, timeout_s: float) -> Config:
+    """`--health-timeout S` over every target's `health.timeout_s`."""
+    targets = {
+        name: replace(t, health=replace(t.health, timeout_s=timeout_s))
+        for name, t in config.targets.items()
+    }
+    return replace(config, targets=targets)
+
+
 def check_targets(config: Config) -> None:
     for name in ("primary", "candidate"):
         if name not in config.targets:
             raise ConfigError(config.source, f"targets.{name}", "missing (a url is required)")
-
-
-def describe(config: Config) -> dict[str, Any]:
-    """The resolved config as JSON-able data (`shadow check`); env values and secrets masked."""
-    out: dict[str, Any] = {"source": config.source, "targets": {}}
-    for name, target in config.targets.items():
-        data = dataclasses.asdict(target)
-        data["env"] = dict.fromkeys(target.env, "***")
-        data["managed"] = target.managed
-        out["targets"][name] = data
-    out["replay"] = dataclasses.asdict(config.replay)
-    out["compare"] = dataclasses.asdict(config.compare)
-    out["endpoints"] = [
-        {
-            "name": e.name,
-            "method": e.method,
-            "path": e.route,
-            "auth": e.auth,
-            **dataclasses.asdict(e.rules),
-        }
-        for e in config.endpoints
-    ]
-    out["auth"] = {name: dataclasses.asdict(p) for name, p in config.auth.items()}
-    out["thresholds"] = dataclasses.asdict(config.thresholds)
-    out["noise"] = dataclasses.asdict(config.noise)
-    out["synth"] = config.synth.describe() if config.synth is not None else None
-    out["secrets_from_env_file"] = sorted(config.secrets)
-    return out

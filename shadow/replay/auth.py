@@ -73,7 +73,13 @@ def _fill(value: Any, variables: Mapping[str, Any]) -> Any:
 class Authenticator:
     """Header values for auth profiles; one per run."""
 
-    def __init__(self, config: Config, clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self,
+        config: Config,
+        clock: Callable[[], float] = time.time,
+        on_mint: Callable[[str, Mapping[str, Any]], None] | None = None,
+    ) -> None:
+        self._on_mint = on_mint  # hears each token minted: the profile and its claims
         self._profiles = dict(config.auth)
         self._keys = {name: _signing_key(config, p) for name, p in self._profiles.items()}
         for profile in self._profiles.values():
@@ -144,6 +150,8 @@ class Authenticator:
         if len(self._tokens) > _CACHE_LIMIT:  # bound memory on runs with very many identities
             self._tokens.clear()
         self._tokens[cache_key] = (token, expires)
+        if self._on_mint is not None:
+            self._on_mint(profile.name, claims)
         return token
 
 

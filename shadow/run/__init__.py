@@ -13,11 +13,14 @@ from collections.abc import Callable
 
 from shadow.config.settings import RunSettings
 from shadow.errors import UsageError
+from shadow.run.check import check_config
 from shadow.run.fleet import Fleet, check_fleet
 from shadow.run.lifecycle import Job, Lifecycle, events_output, events_path, new_run_id
 from shadow.run.single import SingleRun
 from shadow.sources.opening import is_stream, validate_inputs
 from shadow.stdio import Console
+
+__all__ = ["check_config", "run"]
 
 
 def run(

@@ -200,7 +200,9 @@ class Lifecycle:
     async def _with_servers(self, session: aiohttp.ClientSession, job: Job) -> int:
         """Servers up, the job's replay, servers down; the exit code a server failure gives
         (0 when none did)."""
-        supervisor = Supervisor(self.config.targets, self.run_dir, self.sink, session)
+        supervisor = Supervisor(
+            self.config.targets, self.run_dir, self.sink, session, narrator=self.console
+        )
         if not await self._start(supervisor):
             return 0
         try:
