@@ -220,6 +220,10 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="print the resolved config as TOML (every default, secrets masked)",
     )
+    schema = commands.add_parser(
+        "schema", help="print the JSON Schema of the events or of the config file"
+    )
+    schema.add_argument("which", choices=SCHEMAS, help="events (stdout's lines) or config (TOML)")
     report = commands.add_parser("report", help="summarise event files: text, JSON or HTML")
     report.add_argument(
         "events", nargs="+", metavar="EVENTS", help="event files (.gz too), '-' for stdin"
@@ -392,6 +396,16 @@ def command_check(args: argparse.Namespace) -> int:
     return 0
 
 
+SCHEMAS = ("events", "config")
+
+
+def command_schema(which: str) -> int:
+    """`shadow schema events|config`: the JSON Schema shipped in the package."""
+    schema = resources.files("shadow") / "schemas" / f"{which}.schema.json"
+    sys.stdout.buffer.write(schema.read_bytes())
+    return 0
+
+
 def command_report(args: argparse.Namespace) -> int:
     from shadow import report  # the report's modules load only for this command
 
@@ -416,6 +430,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return convert(args.logs, args.format or AUTO, console)
         if args.command == "synth":
             return command_synth(args, console)
+        if args.command == "schema":
+            return command_schema(args.which)
         return command_check(args)
     except ShadowError as exc:
         console.error(str(exc))

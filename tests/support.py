@@ -31,6 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import jsonschema
 import orjson
 import psutil
 
@@ -43,6 +44,32 @@ FAKE_SERVER = HELPERS / "fake_server.py"
 NOISY_SERVER = HELPERS / "noisy_server.py"
 FAULT_SERVER = HELPERS / "fault_server.py"
 CRASHING_SHADOW = HELPERS / "crashing_shadow.py"
+
+
+EVENTS_SCHEMA = ROOT / "shadow" / "schemas" / "events.schema.json"
+_EVENTS_VALIDATOR = jsonschema.Draft202012Validator(orjson.loads(EVENTS_SCHEMA.read_bytes()))
+
+
+def valid_event(event: dict[str, Any]) -> dict[str, Any]:
+    """`event`, after checking it against the events schema shipped in the package."""
+    errors = sorted(_EVENTS_VALIDATOR.iter_errors(event), key=lambda e: list(e.absolute_path))
+    if errors:
+        where = "/".join(map(str, errors[0].absolute_path))
+        raise AssertionError(
+            f"{event.get('event')} event does not match the events schema at /{where}: "
+            f"{errors[0].message}"
+        )
+    return event
+
+
+def event_of(line: bytes | str) -> dict[str, Any]:
+    """One line of shadow's stdout (or an events file) as an event, checked by the schema."""
+    return valid_event(orjson.loads(line))
+
+
+def events_of(data: bytes) -> list[dict[str, Any]]:
+    """Every event of shadow's stdout or of an events file, each checked by the schema."""
+    return [event_of(line) for line in data.splitlines() if line.strip()]
 
 
 def free_port() -> int:
@@ -121,7 +148,7 @@ class Shadow:
 
     @property
     def events(self) -> list[dict[str, Any]]:
-        return [orjson.loads(line) for line in self.stdout.splitlines() if line.strip()]
+        return events_of(self.stdout)
 
     def of(self, kind: str) -> list[dict[str, Any]]:
         return [e for e in self.events if e["event"] == kind]

@@ -24,6 +24,8 @@ from tests.support import (
     Shadow,
     assert_accounted,
     assert_no_orphans,
+    event_of,
+    events_of,
     managed_config,
     run_shadow,
     shadow_cmd,
@@ -113,7 +115,7 @@ class Running:
         deadline, seen = time.monotonic() + timeout_s, 0
         while True:
             for line in self.stdout[seen:]:
-                if line.strip() and wanted(event := orjson.loads(line)):
+                if line.strip() and wanted(event := event_of(line)):
                     return event
             seen = len(self.stdout)
             if self._out not in self._open:
@@ -280,7 +282,7 @@ def test_emit_all_and_output_file(fake_pair: tuple[str, str], tmp_path: Path) ->
     )
     assert result.returncode == 1, result.stderr  # /items/0 and /items/5 mismatch
     assert result.stdout == b""
-    kinds = [orjson.loads(line)["event"] for line in out.read_bytes().splitlines()]
+    kinds = [e["event"] for e in events_of(out.read_bytes())]
     assert kinds.count("match") == 4 and kinds.count("mismatch") == 2
 
 

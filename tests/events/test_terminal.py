@@ -13,18 +13,17 @@ import re
 import subprocess
 from pathlib import Path
 
-import orjson
 import pytest
 from rich.console import Console
 
 from shadow.events.terminal import MAX_DIFF_LINES, TerminalView
-from tests.support import run_on_terminal, run_shadow, shadow_cmd
+from tests.support import event_of, events_of, run_on_terminal, run_shadow, shadow_cmd
 
 LIVE_VIEW_MARKS = ("top mismatching endpoints", "\x1b[?25l")  # its table, its hidden cursor
 
 
 def _events(path: Path) -> list[dict[str, object]]:
-    return [orjson.loads(line) for line in path.read_bytes().splitlines()]
+    return events_of(path.read_bytes())
 
 
 @pytest.mark.e2e
@@ -67,7 +66,7 @@ def test_json_or_output_dash_forces_ndjson_on_a_terminal(tmp_path: Path, flag: l
     run_dir = tmp_path / "run"
     screen = run_on_terminal("demo", "--run-dir", str(run_dir), *flag, columns=200)
     assert screen.returncode == 1, screen.text
-    events = [orjson.loads(line) for line in screen.lines if line.startswith('{"event"')]
+    events = [event_of(line) for line in screen.lines if line.startswith('{"event"')]
     assert events[0]["event"] == "run_started"
     assert events[-1]["event"] == "run_finished"
     for mark in LIVE_VIEW_MARKS:  # never drawn among the JSON lines

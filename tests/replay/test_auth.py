@@ -8,7 +8,6 @@ from pathlib import Path
 from typing import Any
 
 import jwt
-import orjson
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
@@ -19,7 +18,7 @@ from shadow.config.load import load
 from shadow.errors import ConfigError
 from shadow.model import Record
 from shadow.replay.auth import Authenticator, AuthError
-from tests.support import ROOT, assert_accounted, shadow_cmd, write_jsonl
+from tests.support import ROOT, assert_accounted, events_of, shadow_cmd, write_jsonl
 
 TARGETS = """
 [targets.primary]
@@ -281,7 +280,7 @@ value_env = "INTERNAL"
         cwd=ROOT,
     )
     stdout, stderr = await asyncio.wait_for(proc.communicate(), 60)
-    events = [orjson.loads(line) for line in stdout.splitlines()]
+    events = events_of(stdout)
     assert events[-1]["event"] == "run_finished", stderr
     assert_accounted(events[-1])
     return events, stdout + stderr
@@ -377,7 +376,7 @@ claims = {{ sub = "someone" }}
         cwd=ROOT,
     )
     stdout, stderr = await asyncio.wait_for(proc.communicate(), 60)
-    events = [orjson.loads(line) for line in stdout.splitlines()]
+    events = events_of(stdout)
     assert events[-1]["event"] == "run_finished", stderr
     errors = auth_errors(events)
     assert set(errors) == {"/placeholder"}
