@@ -511,3 +511,72 @@ def test_recorded_timing_merges_several_logs_in_ts_order(
     )
     assert [e["request"]["path"] for e in exchanges] == [f"/items/{n}" for n in range(1, 7)]
     assert_accounted(result.summary)
+
+
+COMMANDS = ("run", "demo", "check", "report", "convert", "synth", "schema", "completion")
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+def test_every_command_has_help_with_examples_and_exit_codes(command: str) -> None:
+    result = run_shadow(command, "--help")
+    assert result.returncode == 0, result.stderr
+    text = result.stdout.decode()
+    assert f"usage: shadow {command}" in text
+    assert "examples:\n  shadow " in text
+    assert "exit codes:\n  0 " in text and "  2    a usage, config or input problem" in text
+    if command in ("run", "demo"):
+        assert "  3    a target never became ready, or a managed server died" in text
+        assert "(default: [replay] concurrency, 16)" in " ".join(text.split())
+        assert "(default: [replay] timeout_s, 10)" in " ".join(text.split())
+
+
+def test_bash_completion_completes_commands_and_options(tmp_path: Path) -> None:
+    script = run_shadow("completion", "bash")
+    assert script.returncode == 0, script.stderr
+    (tmp_path / "shadow.bash").write_bytes(script.stdout)
+    probe = """
+source "$1"
+complete -p shadow
+COMP_WORDS=(shadow sch); COMP_CWORD=1; _shtab_shadow shadow sch shadow; echo "${COMPREPLY[*]}"
+COMP_WORDS=(shadow run --heal); COMP_CWORD=2; _shtab_shadow shadow --heal run; echo "${COMPREPLY[*]}"
+"""
+    done = subprocess.run(
+        ["bash", "-c", probe, "probe", str(tmp_path / "shadow.bash")],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    registered, commands, options = done.stdout.splitlines()
+    assert registered.endswith(" shadow") and "_shtab_shadow" in registered
+    assert commands == "schema"
+    assert options == "--health-timeout"
+
+
+def test_make_demo_installs_only_the_runtime_and_the_report_extra(tmp_path: Path) -> None:
+    venv = tmp_path / "venv"  # not there: make plans the install (dry run, nothing is run)
+    plans = {}
+    for target in ("demo", "test"):
+        done = subprocess.run(
+            ["make", "-n", target, f"VENV={venv}"],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=False,
+        )
+        assert done.returncode == 0, done.stderr
+        plans[target] = [line for line in done.stdout.splitlines() if "pip install" in line]
+    assert [line.split()[-3] for line in plans["demo"][1:]] == ["'.[report]'"]
+    assert any("'.[dev]'" in line for line in plans["test"])
+
+
+def test_the_distribution_name_is_not_the_commands() -> None:
+    from importlib import metadata
+
+    dist = metadata.distribution("shadow-replay")
+    scripts = {ep.name: ep.value for ep in dist.entry_points if ep.group == "console_scripts"}
+    assert scripts == {"shadow": "shadow.cli:main"}
+    readme = (ROOT / "README.md").read_text()
+    assert "pip install shadow-replay" in readme

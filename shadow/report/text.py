@@ -9,7 +9,7 @@ from typing import Any
 from shadow.report.examples import dumps
 
 WIDTH = 100
-NAME_WIDTH = 24
+NAME_WIDTH = 20
 TOP_DIFFS = 20
 TOP_ERRORS = 10
 VALUE_WIDTH = 32
@@ -94,10 +94,20 @@ def _header(data: Mapping[str, Any]) -> list[str]:
     return lines
 
 
+def fmt_rate(mismatched: int, requests: int) -> str:
+    """A mismatch rate as a percentage ("-" without requests)."""
+    if not requests:
+        return "-"
+    rate = 100 * mismatched / requests
+    return f"{rate:.0f}%" if rate >= 10 or rate == 0 else f"{rate:.1f}%"
+
+
 def _row(name: str, counts: tuple[int, int, int, int], latency: Mapping[str, Any]) -> list[str]:
     p, c = latency["targets"].get("primary", {}), latency["targets"].get("candidate", {})
     ratio = latency["ratio"]
-    numbers = "".join(f"{n:>{w}}" for n, w in zip(counts, (9, 11, 7, 6), strict=True))
+    requests, mismatched, errors, noise = counts
+    numbers = f"{requests:>9}{mismatched:>11}{fmt_rate(mismatched, requests):>5}"
+    numbers += f"{errors:>7}{noise:>6}"
     cells = ""
     for key in ("p50", "p99"):
         cells += f" {fmt_ms(p.get(key)):>7}{fmt_ms(c.get(key)):>7}{fmt_ratio(ratio[key]):>6}"
@@ -111,9 +121,9 @@ def _row(name: str, counts: tuple[int, int, int, int], latency: Mapping[str, Any
 def _endpoint_table(data: Mapping[str, Any]) -> list[str]:
     group = f" {'primary':>7}{'cand.':>7}{'ratio':>6}"
     lines = [
-        f"{'':{NAME_WIDTH + 33}} p50 ms {'─' * 13} p99 ms {'─' * 13}",
-        f"{'endpoint':{NAME_WIDTH}}{'requests':>9}{'mismatched':>11}{'errors':>7}{'noise':>6}"
-        + group * 2,
+        f"{'':{NAME_WIDTH + 38}} p50 ms {'─' * 13} p99 ms {'─' * 13}",
+        f"{'endpoint':{NAME_WIDTH}}{'requests':>9}{'mismatched':>11}{'rate':>5}{'errors':>7}"
+        f"{'noise':>6}" + group * 2,
     ]
     for name, ep in data["endpoints"].items():
         counts = (ep["requests"], ep["mismatched"], ep["errors"], ep["noise"])
