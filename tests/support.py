@@ -165,14 +165,20 @@ def shadow_cmd(*args: str) -> list[str]:
 
 
 def run_shadow(
-    *args: str, stdin: bytes | None = None, timeout: float = 60, cwd: Path | None = None
+    *args: str,
+    stdin: bytes | None = None,
+    timeout: float = 60,
+    cwd: Path | None = None,
+    env: dict[str, str] | None = None,
 ) -> Shadow:
+    """shadow as a subprocess; `env` adds to (or overrides) this process's environment."""
     proc = subprocess.run(
         shadow_cmd(*args),
         input=stdin,
         capture_output=True,
         timeout=timeout,
         cwd=cwd or ROOT,
+        env={**os.environ, **env} if env is not None else None,
         check=False,
     )
     return Shadow(proc.returncode, proc.stdout, proc.stderr.decode("utf-8", "replace"))
@@ -203,22 +209,26 @@ def run_on_terminal(
     env: dict[str, str] | None = None,
     cwd: Path | None = None,
     timeout_s: float = 60,
+    stdout_path: Path | None = None,
 ) -> Screen:
-    """Run shadow with stdout and stderr on a pseudo-terminal `columns` wide, stdin closed;
-    read everything it writes until it exits (bounded by `timeout_s`)."""
+    """Run shadow with stdout and stderr on a pseudo-terminal `columns` wide (stdout to
+    `stdout_path` instead when given), stdin closed; read everything it writes to the
+    terminal until it exits (bounded by `timeout_s`)."""
     main, child = pty.openpty()
     fcntl.ioctl(child, termios.TIOCSWINSZ, struct.pack("HHHH", 40, columns, 0, 0))
     environ = {k: v for k, v in os.environ.items() if k not in ("COLUMNS", "LINES", "NO_COLOR")}
     environ.pop("FORCE_COLOR", None)
     environ["TERM"] = "xterm-256color"
-    proc = subprocess.Popen(
-        shadow_cmd(*args),
-        stdin=subprocess.DEVNULL,
-        stdout=child,
-        stderr=child,
-        cwd=cwd or ROOT,
-        env={**environ, **(env or {})},
-    )
+    with contextlib.ExitStack() as files:
+        stdout = child if stdout_path is None else files.enter_context(open(stdout_path, "wb"))
+        proc = subprocess.Popen(
+            shadow_cmd(*args),
+            stdin=subprocess.DEVNULL,
+            stdout=stdout,
+            stderr=child,
+            cwd=cwd or ROOT,
+            env={**environ, **(env or {})},
+        )
     os.close(child)
     chunks: list[bytes] = []
     deadline = time.monotonic() + timeout_s

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import tomllib
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -137,10 +138,16 @@ def test_k8s_job_runs_one_shard_per_completion_index(tmp_path: Path) -> None:
     # The config it mounts is one shadow accepts, attached to the services by URL.
     config = tmp_path / "shadow.toml"
     config.write_text(docs["ConfigMap"]["data"]["shadow.toml"])
-    checked = run_shadow("check", "-c", str(config))
+    # The job's secrets come from the shadow-auth Secret (envFrom); check loads them as a run.
+    assert container["envFrom"] == [{"secretRef": {"name": "shadow-auth"}}]
+    secrets = {"CGRANTS_API_TOKEN": "test-token", "SECRET_KEY": "test-secret"}
+    missing = run_shadow("check", "-c", str(config))
+    assert missing.returncode == 2 and "is not set" in missing.stderr
+    checked = run_shadow("check", "-c", str(config), "--print", env=secrets)
     assert checked.returncode == 0, checked.stderr
-    targets = json.loads(checked.stdout)["targets"]
-    assert all(not t["managed"] and t["url"].startswith("http://") for t in targets.values())
+    assert b"test-token" not in checked.stdout and b"test-secret" not in checked.stdout
+    targets = tomllib.loads(checked.stdout.decode())["targets"]
+    assert all("command" not in t and t["url"].startswith("http://") for t in targets.values())
     mounted = args[args.index("-c") + 1]
     assert mounted == "/config/shadow.toml"
 

@@ -87,8 +87,10 @@ def _parse(
     targets = {}
     for name in list(targets_table.data):
         if name not in TARGET_NAMES:
-            hint = did_you_mean(name, set(TARGET_NAMES)) or " (use primary, candidate, secondary)"
-            raise targets_table.fail(name, "unknown target" + hint)
+            problem = "unknown target (use primary, candidate, secondary)"
+            if hint := did_you_mean(name, set(TARGET_NAMES)):
+                problem += ";" + hint.replace(" (", " ", 1).rstrip(")")
+            raise targets_table.fail(name, problem)
         targets[name] = parse_target(targets_table.table(name), name, base, env_files)
     auth_table = root.table("auth")
     auth = {name: parse_auth(auth_table.table(name), name, base) for name in list(auth_table.data)}

@@ -68,7 +68,8 @@ def diff_text(diff: Mapping[str, Any]) -> Text:
 
 
 class TerminalView:
-    """Prints mismatches, errors and unexpected server exits for a person, as they happen."""
+    """Prints mismatches, errors, unexpected server exits and progress for a person, as they
+    happen."""
 
     def __init__(self, stream: IO[str] | None = None) -> None:
         self.console = Console(
@@ -89,6 +90,8 @@ class TerminalView:
         elif event == "server_exited" and not fields.get("expected"):
             what = f"{fields.get('target')} exited unexpectedly (code {fields.get('returncode')})"
             self._line(Text.assemble(("server ", "bold red"), plain(what)))
+        elif event == "progress":
+            self.progress(fields)
         elif event == "input_error":
             where = f"{fields.get('source')}:{fields.get('line')}"
             self._line(
@@ -120,6 +123,17 @@ class TerminalView:
             self._line(diff_text(diff))
         if len(diffs) > MAX_DIFF_LINES:
             self._line(Text(f"    ... and {len(diffs) - MAX_DIFF_LINES} more", style="dim"))
+
+    def progress(self, fields: Mapping[str, Any]) -> None:
+        """A `progress` event as one dim line: where a long run is, every interval."""
+        whole = int(fields.get("elapsed_s") or 0)
+        clock = f"{whole // 3600}:{whole % 3600 // 60:02d}:{whole % 60:02d}"
+        counts = "  ".join(
+            f"{name} {fields.get(name, 0):,}" for name in ("matched", "mismatched", "errors")
+        )
+        rate = fields.get("rate") or 0.0
+        line = f"{clock}  sent {fields.get('sent', 0):,} ({rate:,.1f}/s)  {counts}"
+        self._line(Text(line, style="dim"))
 
     def error(self, fields: Mapping[str, Any]) -> None:
         self._head("error", "bold yellow", fields, f"{fields.get('side')} {fields.get('error')}")

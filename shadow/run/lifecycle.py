@@ -110,9 +110,12 @@ def events_path(settings: RunSettings, run_id: str) -> str | None:
         return settings.output
     run_dir = run_dir_of(settings, run_id)
     try:
-        run_dir.mkdir(parents=True, exist_ok=True)
+        run_dir.mkdir(mode=0o700, parents=True, exist_ok=True)  # as the servers' logs' dir
     except OSError as exc:
-        raise UsageError(f"run dir {run_dir}: {exc.strerror or exc}") from None
+        raise OutputError(
+            f"run dir {run_dir}: cannot write {run_dir / EVENTS_FILE}: {exc.strerror or exc} "
+            "(give a writable --run-dir or run_dir)"
+        ) from None
     return str(run_dir / EVENTS_FILE)
 
 

@@ -75,6 +75,34 @@ def test_json_or_output_dash_forces_ndjson_on_a_terminal(tmp_path: Path, flag: l
 
 
 @pytest.mark.e2e
+def test_the_live_view_is_drawn_on_stderr_when_stdout_is_elsewhere(tmp_path: Path) -> None:
+    events_file = tmp_path / "events.ndjson"
+    screen = run_on_terminal(
+        "demo", "--run-dir", str(tmp_path / "run"), stdout_path=events_file, columns=100
+    )
+    assert screen.returncode == 1, screen.text
+    assert "top mismatching endpoints" in screen.text  # the live view, on stderr's terminal
+    assert '{"event"' not in screen.raw
+    events = events_of(events_file.read_bytes())  # stdout: the events, nothing else
+    assert events[0]["event"] == "run_started" and events[-1]["event"] == "run_finished"
+
+
+@pytest.mark.e2e
+def test_the_readme_quick_start_shows_what_the_demo_prints(tmp_path: Path) -> None:
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    quick_start = readme.split("## Quick start", 1)[1].split("\n## ", 1)[0]
+    screen = run_on_terminal("demo", "--run-dir", str(tmp_path / "run"), columns=100)
+    shown = [
+        line
+        for line in screen.lines
+        if line.startswith(("mismatch", "    /", "shadow report:", "top differences", "  exch."))
+    ]
+    assert len(shown) == 8, screen.text
+    for line in shown:
+        assert f"\n{line}\n" in quick_start, line
+
+
+@pytest.mark.e2e
 def test_a_pipe_gets_ndjson_as_before_and_no_events_file(tmp_path: Path) -> None:
     run_dir = tmp_path / "run"
     result = run_shadow("demo", "--run-dir", str(run_dir))
@@ -185,3 +213,21 @@ def test_an_error_and_an_unexpected_exit_are_shown() -> None:
         "    candidate: no complete answer within 5s",
         "server candidate exited unexpectedly (code -9)",
     ]
+
+
+def test_progress_is_one_line_per_interval() -> None:
+    view, out = _view(80)
+    view.on_event(
+        "progress",
+        {
+            "elapsed_s": 3725.2,
+            "sent": 12345,
+            "rate": 98.76,
+            "matched": 12000,
+            "mismatched": 300,
+            "errors": 45,
+        },
+    )
+    assert out.getvalue() == (
+        "1:02:05  sent 12,345 (98.8/s)  matched 12,000  mismatched 300  errors 45\n"
+    )
