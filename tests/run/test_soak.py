@@ -168,6 +168,9 @@ def test_a_crashed_server_is_restarted_and_the_run_goes_on(tmp_path: Path, tag: 
     summary = result.summary
     assert summary["restarts"]["candidate"]["restarts"] == 1
     assert summary["restarts"]["candidate"]["down_s"] > 0.1
+    assert "shadow: candidate exited unexpectedly" in result.stderr  # the summary explains
+    down_s = summary["restarts"]["candidate"]["down_s"]
+    assert f"shadow: candidate was restarted 1 time(s), down {down_s} s in all" in result.stderr
     errors = result.of("error")
     assert errors and all(e["side"] == "candidate" for e in errors)
     assert {e["error"] for e in errors} <= {"server_down", "disconnected", "reset", "refused"}
