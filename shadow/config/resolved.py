@@ -3,7 +3,7 @@
 Each table is written from its dataclass with the key names of the file (`status`, not the
 field `compare_status`; `lane.from`, not `source`), so the output can be read, diffed and
 loaded again as a config. Values that are secrets or may hold them are masked: target `env`
-values and the values of credential headers. The env files' variables are named in a comment,
+values and the values of credential and `[redact]` headers. The env files' variables are named in a comment,
 never shown.
 """
 
@@ -21,7 +21,7 @@ from shadow.model import CREDENTIAL_HEADERS, CompareRules
 MASK = "***"
 
 
-def _target(target: TargetConfig) -> dict[str, Any]:
+def _target(target: TargetConfig, hidden: frozenset[str]) -> dict[str, Any]:
     health = target.health
     out: dict[str, Any] = {"url": target.url}
     if target.command:
@@ -31,7 +31,7 @@ def _target(target: TargetConfig) -> dict[str, Any]:
     out |= {
         "env": dict.fromkeys(target.env, MASK),
         "env_remove": list(target.env_remove),
-        "headers": {k: MASK if k.lower() in CREDENTIAL_HEADERS else v for k, v in target.headers},
+        "headers": {k: MASK if k.lower() in hidden else v for k, v in target.headers},
         "shutdown_grace_s": target.shutdown_grace_s,
         "restart": target.restart,
         "max_restarts": target.max_restarts,
@@ -118,7 +118,8 @@ def resolved(config: Config) -> dict[str, Any]:
     data: dict[str, Any] = {}
     if config.run_dir is not None:
         data["run_dir"] = config.run_dir
-    data["targets"] = {name: _target(t) for name, t in config.targets.items()}
+    hidden = CREDENTIAL_HEADERS | frozenset(config.redact.headers)  # as events hide them
+    data["targets"] = {name: _target(t, hidden) for name, t in config.targets.items()}
     data["replay"] = _replay(config.replay)
     data["compare"] = _rules(config.compare) | {"endpoint": _endpoint_rules(config)}
     data["auth"] = {

@@ -115,3 +115,18 @@ def test_synth_does_not_need_the_targets_env_files(tmp_path: Path) -> None:
     # a run does need them, and says which
     checked = run_shadow("check", "-c", str(config))
     assert checked.returncode == 2 and "gone.env" in checked.stderr
+
+
+def test_print_masks_the_headers_events_would_hide(tmp_path: Path) -> None:
+    config = tmp_path / "headers.toml"
+    config.write_text(
+        TARGETS
+        + '[targets.candidate.headers]\nAuthorization = "Bearer sekrit-1"\n'
+        + '"X-Deploy-Token" = "sekrit-2"\n"X-Use-Rust" = "true"\n'
+        + '[redact]\nheaders = ["X-Deploy-Token"]\n'
+    )
+    result = run_shadow("check", "-c", str(config), "--print")
+    assert result.returncode == 0, result.stderr
+    assert b"sekrit" not in result.stdout
+    headers = tomllib.loads(result.stdout.decode())["targets"]["candidate"]["headers"]
+    assert headers == {"Authorization": "***", "X-Deploy-Token": "***", "X-Use-Rust": "true"}
