@@ -75,6 +75,21 @@ def test_json_or_output_dash_forces_ndjson_on_a_terminal(tmp_path: Path, flag: l
 
 
 @pytest.mark.e2e
+def test_output_and_emit_keep_working_on_a_terminal(tmp_path: Path) -> None:
+    out = tmp_path / "all.ndjson"
+    run_dir = tmp_path / "run"
+    screen = run_on_terminal(
+        "demo", "--run-dir", str(run_dir), "--output", str(out), "--emit", "all", columns=100
+    )
+    assert screen.returncode == 1, screen.text
+    assert len([line for line in screen.lines if line.startswith("mismatch  ")]) == 2
+    assert f"shadow: events in {out}" in screen.text.replace("\n", "")
+    events = events_of(out.read_bytes())
+    assert len([e for e in events if e["event"] == "match"]) == 11  # --emit all, in the file
+    assert not (run_dir / "events.ndjson").exists()
+
+
+@pytest.mark.e2e
 def test_the_live_view_is_drawn_on_stderr_when_stdout_is_elsewhere(tmp_path: Path) -> None:
     events_file = tmp_path / "events.ndjson"
     screen = run_on_terminal(
