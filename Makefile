@@ -3,6 +3,7 @@ VENV ?= .venv
 PYTHON ?= python3
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+DEMO_STAMP := $(VENV)/.installed-demo
 
 .PHONY: demo test lint typecheck unit fast audit bench clean
 
@@ -13,8 +14,15 @@ $(STAMP): pyproject.toml constraints.txt
 	$(BIN)/python -m pip install -q -e '.[dev]' -c constraints.txt
 	touch $(STAMP)
 
+# The demo needs only what a user installs: shadow and its report extra, no dev tools.
+$(DEMO_STAMP): pyproject.toml constraints.txt
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -e '.[report]' -c constraints.txt
+	touch $(DEMO_STAMP)
+
 # The demo finds the two seeded bugs, so it exits 1 by design (mismatches found).
-demo: $(STAMP)
+demo: $(DEMO_STAMP)
 	@$(BIN)/shadow demo; code=$$?; \
 	if [ $$code -eq 1 ]; then echo "shadow demo: exit 1 = mismatches found, as expected" >&2; exit 0; fi; \
 	exit $$code

@@ -17,17 +17,15 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-import orjson
-
 from shadow import __version__
 from shadow.config.effect import ineffective
 from shadow.config.load import (
     Config,
     attach_config,
     check_targets,
-    describe,
     load,
     replace_targets,
+    with_health_timeout,
 )
 from shadow.config.replay import (
     MAX_CONCURRENCY,
@@ -37,6 +35,7 @@ from shadow.config.replay import (
     parse_duration,
     parse_rate,
 )
+from shadow.config.resolved import resolved_toml
 from shadow.config.settings import (
     AUTO,
     EMIT,
@@ -48,6 +47,7 @@ from shadow.config.settings import (
 )
 from shadow.config.synth import SynthConfig
 from shadow.config.table import default_of
+from shadow.config.targets import Health
 from shadow.errors import (
     BUG_EXIT_CODE,
     INTERRUPTED_EXIT_CODE,
@@ -55,9 +55,71 @@ from shadow.errors import (
     ShadowError,
     UsageError,
 )
-from shadow.run import run
+from shadow.run import check_config, run
 from shadow.run.convert import convert, write_synth
-from shadow.stdio import Console, reopen_closed_streams
+from shadow.stdio import Console, reopen_closed_streams, same_terminal
+
+# What `--help` says after the options: examples and exit codes, per command.
+EXIT_CODES = """\
+exit codes:
+  0    no mismatch or error beyond the [thresholds]
+  1    mismatches or errors beyond the thresholds (the run's verdict)
+  2    a usage, config or input problem, found before any replay
+  3    a target never became ready, or a managed server died
+  70   a bug in shadow (please report it, with the traceback)
+  130  interrupted before the run could stop cleanly"""
+
+EXAMPLES = {
+    "run": """\
+examples:
+  shadow run --primary http://127.0.0.1:8002 --candidate http://127.0.0.1:3000 traffic.jsonl
+  shadow run -c shadow.toml traffic.jsonl.gz --rate 50 --concurrency 32
+  shadow run -c shadow.toml --loop --duration 2h --rate 10:200:10m access.log
+  shadow run -c shadow.toml traffic.har | jq -c 'select(.event == "mismatch")'
+
+On a terminal, each mismatch prints as a line for people and the events go to
+RUN_DIR/events.ndjson; --json (or --output -) keeps NDJSON on the terminal.""",
+    "demo": """\
+examples:
+  shadow demo              the bundled legacy service and its rewrite: two seeded bugs
+  shadow demo --json | jq -c 'select(.event == "mismatch") | .diffs'""",
+    "check": """\
+examples:
+  shadow check -c shadow.toml            one line: config OK, or what to fix
+  shadow check -c shadow.toml --print    the config with every default, secrets masked""",
+    "report": """\
+examples:
+  shadow report shadow-runs/*/events.ndjson
+  shadow report events.ndjson --html report.html
+  shadow run -c shadow.toml traffic.jsonl | shadow report -""",
+    "convert": """\
+examples:
+  shadow convert session.har > traffic.jsonl
+  shadow convert --format access /var/log/nginx/access.log.gz | head""",
+    "synth": """\
+examples:
+  shadow synth -c shadow.toml --count 1000 --seed 7 > synthetic.jsonl""",
+    "schema": """\
+examples:
+  shadow schema events > events.schema.json
+  shadow schema config > config.schema.json""",
+    "completion": """\
+examples:
+  shadow completion bash > ~/.local/share/bash-completion/completions/shadow
+  shadow completion zsh > ~/.zfunc/_shadow    (with ~/.zfunc on fpath)""",
+}
+
+# What exit codes a command that replays nothing can give.
+SIMPLE_EXIT_CODES = """\
+exit codes:
+  0    done
+  2    a usage, config or input problem
+  70   a bug in shadow"""
+
+
+def epilog(command: str) -> str:
+    codes = EXIT_CODES if command in ("run", "demo") else SIMPLE_EXIT_CODES
+    return f"{EXAMPLES[command]}\n\n{codes}"
 
 
 def _positive_int(text: str) -> int:
@@ -124,18 +186,47 @@ def _add_run_options(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--concurrency",
         type=_concurrency,
-        help=f"requests in flight at once (at most {MAX_CONCURRENCY})",
+        metavar="N",
+        help=f"requests in flight at once, at most {MAX_CONCURRENCY} "
+        f"(default: [replay] concurrency, {default_of(ReplayConfig, 'concurrency')})",
     )
     _add_pacing_options(p)
-    p.add_argument("--timeout", type=_timeout, metavar="S", help="per request, seconds (above 0)")
+    p.add_argument(
+        "--timeout",
+        type=_timeout,
+        metavar="S",
+        help="per request, seconds, above 0 "
+        f"(default: [replay] timeout_s, {default_of(ReplayConfig, 'timeout_s'):g})",
+    )
+    p.add_argument(
+        "--health-timeout",
+        type=_non_negative,
+        metavar="S",
+        help="how long each target gets to pass its health check, seconds "
+        f"(default: each target's health.timeout_s, {default_of(Health, 'timeout_s'):g})",
+    )
     p.add_argument("--limit", type=_positive_int, metavar="N", help="replay at most N records")
     p.add_argument(
         "--emit",
         choices=EMIT,
         help="which exchanges become events (default: mismatches and errors)",
     )
-    p.add_argument("--output", metavar="FILE", help="write events to FILE instead of stdout")
-    p.add_argument("--run-dir", metavar="DIR", help="server logs and artefacts")
+    p.add_argument(
+        "--output",
+        metavar="FILE",
+        help="write events to FILE ('-': stdout; default: stdout, or RUN_DIR/events.ndjson "
+        "when stdout is a terminal)",
+    )
+    p.add_argument(
+        "--json",
+        action="store_true",
+        help="NDJSON events on stdout even when it is a terminal (as on a pipe or file)",
+    )
+    p.add_argument(
+        "--run-dir",
+        metavar="DIR",
+        help="server logs and artefacts (default: the config's run_dir, else shadow-runs/RUN_ID)",
+    )
     p.add_argument(
         "--interrupted-exit-code",
         type=_exit_code,
@@ -149,8 +240,16 @@ def _add_run_options(p: argparse.ArgumentParser) -> None:
         help="serve Prometheus metrics at http://HOST:PORT/metrics during the run",
     )
     _add_scale_options(p)
-    p.add_argument("-q", "--quiet", action="count", default=0, help="less on stderr")
-    p.add_argument("-v", "--verbose", action="count", default=0, help="more on stderr")
+    p.add_argument(
+        "-q", "--quiet", action="count", default=0, help="only errors on stderr (no summary)"
+    )
+    p.add_argument(
+        "-v",
+        "--verbose",
+        action="count",
+        default=0,
+        help="more on stderr: a line per exchange, each health probe's cause, tokens minted",
+    )
 
 
 def _exit_code(text: str) -> int:
@@ -252,11 +351,14 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="shadow",
         description="Replay requests to a primary and a candidate server, compare the answers, "
-        "and stream every difference as one JSON line on stdout.",
+        "and stream every difference as one JSON line on stdout (on a terminal: a line for "
+        "people, the events in the run dir).",
+        epilog="`shadow COMMAND --help` for each command's options and examples.\n\n" + EXIT_CODES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"shadow {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    run = commands.add_parser("run", help="replay logs to both targets and compare")
+    run = _command(commands, "run", "replay logs to both targets and compare")
     run.add_argument(
         "logs", nargs="*", metavar="LOG", help="logs (JSONL, HAR, .gor, access; .gz too), '-' stdin"
     )
@@ -264,17 +366,49 @@ def build_parser() -> argparse.ArgumentParser:
     _add_run_options(run)
     _add_synth_commands(commands, run)
     _add_convert_command(commands)
-    demo = commands.add_parser("demo", help="run the bundled legacy-vs-rewrite example")
+    demo = _command(commands, "demo", "run the bundled legacy-vs-rewrite example")
     _add_run_options(demo)
-    check = commands.add_parser("check", help="validate a config and print it resolved")
+    check = _command(commands, "check", "validate a config, its secrets and keys, as a run would")
     check.add_argument("-c", "--config", required=True, help="TOML config file")
-    report = commands.add_parser("report", help="summarise event files: text, JSON or HTML")
+    check.add_argument(
+        "--print",
+        action="store_true",
+        help="print the resolved config as TOML (every default, secrets masked)",
+    )
+    schema = _command(commands, "schema", "print the JSON Schema of the events or the config")
+    schema.add_argument("which", choices=SCHEMAS, help="events (stdout's lines) or config (TOML)")
+    report = _command(commands, "report", "summarise event files: text, JSON or HTML")
     report.add_argument(
         "events", nargs="+", metavar="EVENTS", help="event files (.gz too), '-' for stdin"
     )
     report.add_argument("--html", metavar="FILE", help="also write a self-contained HTML report")
     report.add_argument("--json", action="store_true", help="print the summary as JSON")
+    completion = _command(commands, "completion", "print a shell completion script")
+    completion.add_argument("shell", choices=COMPLETION_SHELLS, help="the shell to complete in")
     return parser
+
+
+COMPLETION_SHELLS = ("bash", "zsh", "tcsh")
+
+
+def _command(commands: Any, name: str, summary: str) -> argparse.ArgumentParser:
+    """A subcommand whose --help ends with its examples and exit codes."""
+    parser: argparse.ArgumentParser = commands.add_parser(
+        name,
+        help=summary,
+        description=summary[0].upper() + summary[1:] + ".",
+        epilog=epilog(name),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    return parser
+
+
+def command_completion(shell: str) -> int:
+    """`shadow completion SHELL`: the script shtab writes from this very parser."""
+    import shtab  # loaded only for this command
+
+    sys.stdout.write(shtab.complete(build_parser(), shell=shell))
+    return 0
 
 
 def demo_file(name: str) -> Path:
@@ -300,6 +434,8 @@ def resolve_config(args: argparse.Namespace) -> Config:
     else:
         raise UsageError("give a config (-c FILE) or --primary URL and --candidate URL")
     check_targets(config)
+    if args.health_timeout is not None:
+        config = with_health_timeout(config, args.health_timeout)
     replay = config.replay
     if args.concurrency is not None:
         replay = dataclasses.replace(replay, concurrency=args.concurrency)
@@ -352,7 +488,8 @@ def command_run(args: argparse.Namespace, logs: list[str], console: Console) -> 
         "max_wait_s": args.max_wait,
         "loop": args.loop,
         "duration_s": args.duration,
-        "live": args.quiet == 0 and sys.stderr.isatty(),
+        "live": args.quiet == 0 and sys.stderr.isatty() and not same_terminal(1, 2),
+        "terminal": not args.json and args.output != "-" and sys.stdout.isatty(),
         "learn_noise": _learn_noise_path(args.learn_noise),
         "shard": args.shard,
         "workers": args.workers,
@@ -366,7 +503,15 @@ def command_run(args: argparse.Namespace, logs: list[str], console: Console) -> 
         inputs=logs,
         **{name: value for name, value in given.items() if value is not None},
     )
-    return run(settings, console)
+    return run(settings, console, terminal_headline)
+
+
+def terminal_headline(events_path: str) -> str:
+    """What closes a run on a terminal: the text report's top, read from the run's events."""
+    from shadow import report  # loaded only when a person watches the run
+    from shadow.report.text import render_headline
+
+    return render_headline(report.aggregate_files([events_path]).data)
 
 
 def _learn_noise_path(path: str | None) -> str | None:
@@ -381,7 +526,7 @@ def _add_synth_commands(commands: Any, run: argparse.ArgumentParser) -> None:
         "--synth", type=_positive_int, metavar="N", help="replay N records made from [synth]"
     )
     run.add_argument("--seed", type=_seed, metavar="S", help="--synth seed (default: [synth] seed)")
-    synth_cmd = commands.add_parser("synth", help="write [synth] records as JSONL to stdout")
+    synth_cmd = _command(commands, "synth", "write [synth] records as JSONL to stdout")
     synth_cmd.add_argument("-c", "--config", required=True, help="TOML config with [synth]")
     synth_cmd.add_argument("--count", type=_positive_int, metavar="N", help="records to write")
     synth_cmd.add_argument("--seed", type=_seed, metavar="S", help="same seed, same output")
@@ -403,7 +548,7 @@ def require_synth(config: Config) -> SynthConfig:
 
 def command_synth(args: argparse.Namespace, console: Console) -> int:
     """`shadow synth`: native JSONL on stdout; a reader closing it early is not an error."""
-    synth_config = require_synth(load(args.config))
+    synth_config = require_synth(load(args.config, env_files=False))
     seed = synth_config.seed if args.seed is None else args.seed
     count = synth_config.count if args.count is None else args.count
     return write_synth(synth_config, seed, count, console)
@@ -418,7 +563,7 @@ def _add_format_option(p: argparse.ArgumentParser) -> None:
 
 
 def _add_convert_command(commands: Any) -> None:
-    convert = commands.add_parser("convert", help="write any supported log as JSONL to stdout")
+    convert = _command(commands, "convert", "write any supported log as JSONL to stdout")
     convert.add_argument(
         "logs", nargs="+", metavar="LOG", help="logs (HAR, .gor, access, JSONL; .gz too), '-' stdin"
     )
@@ -427,13 +572,27 @@ def _add_convert_command(commands: Any) -> None:
 
 
 def command_check(args: argparse.Namespace, console: Console) -> int:
-    """Print the resolved config; warn on stderr of every key that cannot take effect."""
+    """`shadow check`: the config read, its secrets and keys loaded as a run loads them; a
+    warning on stderr for every key that cannot take effect."""
     config = load(args.config)
-    sys.stdout.buffer.write(
-        orjson.dumps(describe(config), option=orjson.OPT_INDENT_2 | orjson.OPT_APPEND_NEWLINE)
-    )
+    check_targets(config)
+    summary = check_config(config)
+    if args.print:
+        sys.stdout.write(resolved_toml(config))
+    else:
+        sys.stdout.write(f"config OK: {config.source}: {summary}\n")
     for line in ineffective(config):
         console.warning(f"{config.source}: {line}")
+    return 0
+
+
+SCHEMAS = ("events", "config")
+
+
+def command_schema(which: str) -> int:
+    """`shadow schema events|config`: the JSON Schema shipped in the package."""
+    schema = resources.files("shadow") / "schemas" / f"{which}.schema.json"
+    sys.stdout.buffer.write(schema.read_bytes())
     return 0
 
 
@@ -461,6 +620,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return convert(args.logs, args.format or AUTO, console)
         if args.command == "synth":
             return command_synth(args, console)
+        if args.command == "schema":
+            return command_schema(args.which)
+        if args.command == "completion":
+            return command_completion(args.shell)
         return command_check(args, console)
     except ShadowError as exc:
         console.error(str(exc))

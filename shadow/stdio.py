@@ -16,6 +16,22 @@ import traceback
 from typing import IO
 
 
+def use_color(stream: IO[str]) -> bool:
+    """Colour for a terminal, unless `NO_COLOR` is set; always with `FORCE_COLOR`
+    (no-color.org, force-color.org: a set, non-empty variable counts)."""
+    if os.environ.get("NO_COLOR"):
+        return False
+    if os.environ.get("FORCE_COLOR"):
+        return True
+    try:
+        return stream.isatty()
+    except (OSError, ValueError):
+        return False
+
+
+_LEVEL_COLORS = {"error: ": "\x1b[1;31m", "warning: ": "\x1b[33m"}
+
+
 class Console:
     """Human-readable lines on stderr; `-q` keeps only errors, `-v` adds detail."""
 
@@ -29,9 +45,12 @@ class Console:
         return self._stream if self._stream is not None else sys.stderr
 
     def _say(self, level: str, message: str) -> None:
+        stream = self.stream
+        if level and use_color(stream):
+            level = f"{_LEVEL_COLORS[level]}{level}\x1b[0m"
         # stderr gone too: nothing left to tell
         with contextlib.suppress(OSError, ValueError):
-            print(f"shadow: {level}{message}", file=self.stream, flush=True)
+            print(f"shadow: {level}{message}", file=stream, flush=True)
 
     def error(self, message: str) -> None:
         self._say("error: ", message)
@@ -53,6 +72,17 @@ class Console:
         self.error(f"internal error ({type(exc).__name__}): this is a bug in shadow")
         with contextlib.suppress(OSError, ValueError):
             traceback.print_exception(exc, file=self.stream)
+
+
+def same_terminal(fd: int, other: int) -> bool:
+    """Whether descriptors `fd` and `other` write to the same terminal (then a display drawn
+    on one tears the lines written to the other)."""
+    try:
+        return (
+            os.isatty(fd) and os.isatty(other) and os.fstat(fd).st_rdev == os.fstat(other).st_rdev
+        )
+    except OSError:
+        return False
 
 
 def point_at_devnull(fd: int) -> None:

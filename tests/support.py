@@ -14,10 +14,16 @@ The fake servers are scripts in tests/helpers/, each a real process on 127.0.0.1
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import os
+import pty
+import re
+import select
 import socket
+import struct
 import subprocess
 import sys
+import termios
 import time
 import urllib.request
 from collections.abc import Iterable, Iterator, Sequence
@@ -25,6 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import jsonschema
 import orjson
 import psutil
 
@@ -37,6 +44,32 @@ FAKE_SERVER = HELPERS / "fake_server.py"
 NOISY_SERVER = HELPERS / "noisy_server.py"
 FAULT_SERVER = HELPERS / "fault_server.py"
 CRASHING_SHADOW = HELPERS / "crashing_shadow.py"
+
+
+EVENTS_SCHEMA = ROOT / "shadow" / "schemas" / "events.schema.json"
+_EVENTS_VALIDATOR = jsonschema.Draft202012Validator(orjson.loads(EVENTS_SCHEMA.read_bytes()))
+
+
+def valid_event(event: dict[str, Any]) -> dict[str, Any]:
+    """`event`, after checking it against the events schema shipped in the package."""
+    errors = sorted(_EVENTS_VALIDATOR.iter_errors(event), key=lambda e: list(e.absolute_path))
+    if errors:
+        where = "/".join(map(str, errors[0].absolute_path))
+        raise AssertionError(
+            f"{event.get('event')} event does not match the events schema at /{where}: "
+            f"{errors[0].message}"
+        )
+    return event
+
+
+def event_of(line: bytes | str) -> dict[str, Any]:
+    """One line of shadow's stdout (or an events file) as an event, checked by the schema."""
+    return valid_event(orjson.loads(line))
+
+
+def events_of(data: bytes) -> list[dict[str, Any]]:
+    """Every event of shadow's stdout or of an events file, each checked by the schema."""
+    return [event_of(line) for line in data.splitlines() if line.strip()]
 
 
 def free_port() -> int:
@@ -115,7 +148,7 @@ class Shadow:
 
     @property
     def events(self) -> list[dict[str, Any]]:
-        return [orjson.loads(line) for line in self.stdout.splitlines() if line.strip()]
+        return events_of(self.stdout)
 
     def of(self, kind: str) -> list[dict[str, Any]]:
         return [e for e in self.events if e["event"] == kind]
@@ -132,17 +165,92 @@ def shadow_cmd(*args: str) -> list[str]:
 
 
 def run_shadow(
-    *args: str, stdin: bytes | None = None, timeout: float = 60, cwd: Path | None = None
+    *args: str,
+    stdin: bytes | None = None,
+    timeout: float = 60,
+    cwd: Path | None = None,
+    env: dict[str, str] | None = None,
 ) -> Shadow:
+    """shadow as a subprocess; `env` adds to (or overrides) this process's environment."""
     proc = subprocess.run(
         shadow_cmd(*args),
         input=stdin,
         capture_output=True,
         timeout=timeout,
         cwd=cwd or ROOT,
+        env={**os.environ, **env} if env is not None else None,
         check=False,
     )
     return Shadow(proc.returncode, proc.stdout, proc.stderr.decode("utf-8", "replace"))
+
+
+ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
+
+
+@dataclass
+class Screen:
+    """A finished `shadow` subprocess that wrote to a pseudo-terminal (stdout and stderr)."""
+
+    returncode: int
+    raw: str  # as the terminal received it, escape sequences included
+
+    @property
+    def text(self) -> str:
+        return ANSI.sub("", self.raw).replace("\r\n", "\n")
+
+    @property
+    def lines(self) -> list[str]:
+        return self.text.splitlines()
+
+
+def run_on_terminal(
+    *args: str,
+    columns: int = 80,
+    env: dict[str, str] | None = None,
+    cwd: Path | None = None,
+    timeout_s: float = 60,
+    stdout_path: Path | None = None,
+) -> Screen:
+    """Run shadow with stdout and stderr on a pseudo-terminal `columns` wide (stdout to
+    `stdout_path` instead when given), stdin closed; read everything it writes to the
+    terminal until it exits (bounded by `timeout_s`)."""
+    main, child = pty.openpty()
+    fcntl.ioctl(child, termios.TIOCSWINSZ, struct.pack("HHHH", 40, columns, 0, 0))
+    environ = {k: v for k, v in os.environ.items() if k not in ("COLUMNS", "LINES", "NO_COLOR")}
+    environ.pop("FORCE_COLOR", None)
+    environ["TERM"] = "xterm-256color"
+    with contextlib.ExitStack() as files:
+        stdout = child if stdout_path is None else files.enter_context(open(stdout_path, "wb"))
+        proc = subprocess.Popen(
+            shadow_cmd(*args),
+            stdin=subprocess.DEVNULL,
+            stdout=stdout,
+            stderr=child,
+            cwd=cwd or ROOT,
+            env={**environ, **(env or {})},
+        )
+    os.close(child)
+    chunks: list[bytes] = []
+    deadline = time.monotonic() + timeout_s
+    try:
+        while time.monotonic() < deadline:
+            ready, _, _ = select.select([main], [], [], 0.5)
+            if not ready:
+                continue
+            try:
+                chunk = os.read(main, 65536)
+            except OSError:  # EIO: every writer closed its end
+                break
+            if not chunk:
+                break
+            chunks.append(chunk)
+        code = proc.wait(timeout=max(1.0, deadline - time.monotonic()))
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        os.close(main)
+    return Screen(code, b"".join(chunks).decode("utf-8", "replace"))
 
 
 def assert_accounted(summary: dict[str, Any]) -> None:

@@ -6,12 +6,11 @@ import os
 import subprocess
 from pathlib import Path
 
-import orjson
 import pytest
 
 from shadow import cli
 from shadow.errors import BUG_EXIT_CODE, INTERRUPTED_EXIT_CODE, ConfigError, ServerStartError
-from tests.support import ROOT, assert_gone, shadow_cmd
+from tests.support import ROOT, assert_gone, events_of, shadow_cmd
 
 
 def ends_with(exc: BaseException, monkeypatch: pytest.MonkeyPatch) -> int:
@@ -91,7 +90,7 @@ def test_a_bug_mid_run_stops_the_servers_and_exits_70_not_a_verdict(
     assert proc.returncode == BUG_EXIT_CODE, stderr
     assert "internal error (RuntimeError): this is a bug in shadow" in stderr
     assert "planted bug: writing the event failed" in stderr
-    events = [orjson.loads(line) for line in proc.stdout.splitlines()]
+    events = events_of(proc.stdout)
     finished = [e for e in events if e["event"] == "run_finished"]
     if workers == 1:
         assert finished == []  # the process that hit the bug reached no verdict

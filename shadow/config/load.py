@@ -10,7 +10,6 @@ the file are relative to the file.
 
 from __future__ import annotations
 
-import dataclasses
 import os
 import tomllib
 from collections.abc import Mapping
@@ -23,7 +22,7 @@ from shadow.config.redact import RedactConfig, parse_redact
 from shadow.config.replay import ReplayConfig, parse_replay
 from shadow.config.rules import EndpointRule, parse_endpoint, parse_rules
 from shadow.config.synth import SynthConfig, parse_synth
-from shadow.config.table import Table, read_env_file
+from shadow.config.table import Table, UnknownKeys, did_you_mean, read_env_file
 from shadow.config.targets import TARGET_NAMES, TargetConfig, parse_target
 from shadow.config.verdict import NoiseConfig, Thresholds, parse_noise, parse_thresholds
 from shadow.errors import ConfigError
@@ -44,14 +43,18 @@ class Config:
     synth: SynthConfig | None = None
     noise: NoiseConfig = field(default_factory=NoiseConfig)
     redact: RedactConfig = field(default_factory=RedactConfig)
+    synth_table: Mapping[str, Any] | None = None  # `[synth]` as written (shadow check --print)
 
     def lookup_secret(self, var: str) -> str | None:
         """An env var for auth: the process environment first, then the config's env_file."""
         return os.environ.get(var, self.secrets.get(var))
 
 
-def load(path: str | os.PathLike[str]) -> Config:
-    """Read and validate a config file; raise ConfigError naming the file and key."""
+def load(path: str | os.PathLike[str], env_files: bool = True) -> Config:
+    """Read and validate a config file; raise ConfigError naming the file and key.
+
+    Without `env_files`, no env file is read (the top-level one for secrets, the targets'
+    ones): `shadow synth` neither signs nor starts anything."""
     source = str(path)
     try:
         with open(path, "rb") as f:
@@ -60,19 +63,35 @@ def load(path: str | os.PathLike[str]) -> Config:
         raise ConfigError(source, "", f"cannot read: {exc.strerror or exc}") from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(source, "", f"not valid TOML: {exc}") from None
-    return parse(data, source, Path(source).resolve().parent)
+    return parse(data, source, Path(source).resolve().parent, env_files)
 
 
-def parse(data: dict[str, Any], source: str, base: Path) -> Config:
-    root = Table(source, "", data)
-    secrets = read_env_file(root, "env_file", base)
+def parse(data: dict[str, Any], source: str, base: Path, env_files: bool = True) -> Config:
+    unknown = UnknownKeys(source)
+    try:
+        config = _parse(data, source, base, env_files, unknown)
+    except ConfigError:
+        unknown.check()  # a misspelt key is the likelier cause (`templat` -> "template: missing")
+        raise
+    unknown.check()
+    return config
+
+
+def _parse(
+    data: dict[str, Any], source: str, base: Path, env_files: bool, unknown: UnknownKeys
+) -> Config:
+    root = Table(source, "", data, unknown)
+    secrets = read_env_file(root, "env_file", base) if env_files else _skip(root, "env_file")
     run_dir = root.text("run_dir")
     targets_table = root.table("targets")
     targets = {}
     for name in list(targets_table.data):
         if name not in TARGET_NAMES:
-            raise targets_table.fail(name, "unknown target (use primary, candidate, secondary)")
-        targets[name] = parse_target(targets_table.table(name), name, base)
+            problem = "unknown target (use primary, candidate, secondary)"
+            if hint := did_you_mean(name, set(TARGET_NAMES)):
+                problem += ";" + hint.replace(" (", " ", 1).rstrip(")")
+            raise targets_table.fail(name, problem)
+        targets[name] = parse_target(targets_table.table(name), name, base, env_files)
     auth_table = root.table("auth")
     auth = {name: parse_auth(auth_table.table(name), name, base) for name in list(auth_table.data)}
     compare_table = root.table("compare")
@@ -93,10 +112,17 @@ def parse(data: dict[str, Any], source: str, base: Path) -> Config:
         secrets=secrets,
         run_dir=str(base / run_dir) if run_dir else None,
         synth=parse_synth(root.table("synth"), auth) if "synth" in data else None,
+        synth_table=data.get("synth"),
     )
     compare_table.done()
     root.done()
     return config
+
+
+def _skip(table: Table, key: str) -> dict[str, str]:
+    """An env file not read: its key is still checked to be a string."""
+    table.text(key)
+    return {}
 
 
 def attach_config(urls: Mapping[str, str | None], source: str = "command line") -> Config:
@@ -114,39 +140,16 @@ def replace_targets(config: Config, urls: Mapping[str, str | None]) -> Config:
     return replace(config, targets=targets)
 
 
+def with_health_timeout(config: Config, timeout_s: float) -> Config:
+    """`--health-timeout S` over every target's `health.timeout_s`."""
+    targets = {
+        name: replace(t, health=replace(t.health, timeout_s=timeout_s))
+        for name, t in config.targets.items()
+    }
+    return replace(config, targets=targets)
+
+
 def check_targets(config: Config) -> None:
     for name in ("primary", "candidate"):
         if name not in config.targets:
             raise ConfigError(config.source, f"targets.{name}", "missing (a url is required)")
-
-
-def describe(config: Config) -> dict[str, Any]:
-    """The resolved config as JSON-able data (`shadow check`); env values and secrets masked."""
-    out: dict[str, Any] = {"source": config.source, "targets": {}}
-    for name, target in config.targets.items():
-        data = dataclasses.asdict(target)
-        data["env"] = dict.fromkeys(target.env, "***")
-        data["managed"] = target.managed
-        out["targets"][name] = data
-    out["replay"] = dataclasses.asdict(config.replay)
-    out["compare"] = dataclasses.asdict(config.compare)
-    out["endpoints"] = [
-        {
-            "name": e.name,
-            "method": e.method,
-            "path": e.route,
-            "auth": e.auth,
-            "match_header": {k: v for kind, k, v in e.match if kind == "header"},
-            "match_body": {k: v for kind, k, v in e.match if kind == "body"},
-            "match_name": next((v for kind, _, v in e.match if kind == "name"), None),
-            "safe": e.safe,
-            **dataclasses.asdict(e.rules),
-        }
-        for e in config.endpoints
-    ]
-    out["auth"] = {name: dataclasses.asdict(p) for name, p in config.auth.items()}
-    out["thresholds"] = dataclasses.asdict(config.thresholds)
-    out["noise"] = dataclasses.asdict(config.noise)
-    out["synth"] = config.synth.describe() if config.synth is not None else None
-    out["secrets_from_env_file"] = sorted(config.secrets)
-    return out

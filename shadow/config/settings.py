@@ -71,6 +71,9 @@ class RunSettings:
     duration_s: float | None = None
     drain_s: float | None = None  # None: the request timeout plus DRAIN_MARGIN_S
     live: bool = False  # the rich live view on stderr (the caller checks it is a terminal)
+    # stdout is a person's terminal: lines for people there, the events to `output` or else
+    # RUN_DIR/events.ndjson (shadow.run.lifecycle)
+    terminal: bool = False
     synth: int | None = None  # replay this many `[synth]` records instead of the inputs
     seed: int | None = None  # for synth; None: the config's `[synth] seed`
     input_format: str = AUTO  # one of INPUT_FORMATS, or AUTO (detected per input)

@@ -10,6 +10,7 @@ file and the key. A value built in code is therefore checked exactly as one read
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import math
 from collections.abc import Mapping
 from pathlib import Path
@@ -55,14 +56,42 @@ def default_of(cls: type[Any], name: str) -> Any:
     raise KeyError(name)
 
 
-class Table:
-    """A TOML table being read; `prefix` is its dotted key (`targets.primary`)."""
+def did_you_mean(name: str, known: set[str]) -> str:
+    """` (did you mean "x"?)` for the closest of `known`, or nothing."""
+    close = difflib.get_close_matches(name, sorted(known), n=1, cutoff=0.6)
+    return f' (did you mean "{close[0]}"?)' if close else ""
 
-    def __init__(self, source: str, prefix: str, data: Any) -> None:
+
+class UnknownKeys:
+    """The unknown keys of a whole file, gathered so that one run of `check` names them all."""
+
+    def __init__(self, source: str) -> None:
+        self.source = source
+        self.found: list[str] = []
+
+    def check(self) -> None:
+        if len(self.found) == 1:
+            key, _, problem = self.found[0].partition(": ")
+            raise ConfigError(self.source, key, problem)
+        if self.found:
+            lines = "".join(f"\n  {line}" for line in self.found)
+            raise ConfigError(self.source, "", f"{len(self.found)} unknown keys:{lines}")
+
+
+class Table:
+    """A TOML table being read; `prefix` is its dotted key (`targets.primary`).
+
+    Unknown keys go to `unknown` (shared by the tables of one file) when given, so that the
+    file's reader reports them all at once; without it, `done` raises for the first."""
+
+    def __init__(
+        self, source: str, prefix: str, data: Any, unknown: UnknownKeys | None = None
+    ) -> None:
         if not isinstance(data, dict):
             raise ConfigError(source, prefix, f"must be a table, not {kind_name(data)}")
         self.source, self.prefix, self.data = source, prefix, data
         self.seen: set[str] = set()
+        self.unknown = unknown
 
     def key(self, name: str) -> str:
         return f"{self.prefix}.{name}" if self.prefix else name
@@ -125,16 +154,19 @@ class Table:
     def table(self, name: str) -> Table:
         """The sub-table `name` (empty when the file does not set it)."""
         self.seen.add(name)
-        return Table(self.source, self.key(name), self.data.get(name, {}))
+        return Table(self.source, self.key(name), self.data.get(name, {}), self.unknown)
 
     def child(self, name: str, data: Any) -> Table:
         """A table inside this one that is not a plain key, such as `template[2]` of a list."""
-        return Table(self.source, self.key(name), data)
+        return Table(self.source, self.key(name), data, self.unknown)
 
     def done(self) -> None:
-        unknown = sorted(set(self.data) - self.seen)
-        if unknown:
-            raise self.fail(unknown[0], "unknown key")
+        """Every key of the table was read: any other is unknown (with a did-you-mean)."""
+        for name in sorted(set(self.data) - self.seen):
+            problem = "unknown key" + did_you_mean(name, self.seen)
+            if self.unknown is None:
+                raise self.fail(name, problem)
+            self.unknown.found.append(f"{self.key(name)}: {problem}")
 
     def build(self, cls: type[T], keys: Mapping[str, str] | None = None, **values: Any) -> T:
         """`cls(**values)` with the UNSET values left out, so the dataclass's defaults apply;

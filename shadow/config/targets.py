@@ -23,6 +23,8 @@ class Health:
     interval_s: float = 0.2
 
     def __post_init__(self) -> None:
+        if not self.path.startswith("/"):
+            raise InvalidValue("path", f"must start with / (such as /health), not {self.path!r}")
         check_at_least("status", self.status, 0)
         check_at_least("timeout_s", self.timeout_s, 0)
         check_at_least("interval_s", self.interval_s, 0)
@@ -85,6 +87,11 @@ class TargetConfig:
     def host(self) -> str:
         return urlsplit(self.url).hostname or "127.0.0.1"
 
+    def with_command_port(self) -> TargetConfig:
+        """This target with every `{port}` in the command replaced by the url's port."""
+        port = str(self.port)
+        return replace(self, command=tuple(arg.replace("{port}", port) for arg in self.command))
+
     def with_port(self, port: int) -> TargetConfig:
         """This target on `port`: the url's port and every `{port}` in the command."""
         parts = urlsplit(self.url)
@@ -93,8 +100,9 @@ class TargetConfig:
         return replace(self, url=url, command=command)
 
 
-def parse_target(t: Table, name: str, base: Path) -> TargetConfig:
-    """One `[targets.NAME]` table; `cwd` and `env_file` are relative to the config's folder."""
+def parse_target(t: Table, name: str, base: Path, env_file: bool = True) -> TargetConfig:
+    """One `[targets.NAME]` table; `cwd` and `env_file` are relative to the config's folder
+    (the env file is not read without `env_file`)."""
     url = t.text("url")
     if not url:
         raise t.fail("url", "missing (every target needs a url such as http://127.0.0.1:8000)")
@@ -103,7 +111,9 @@ def parse_target(t: Table, name: str, base: Path) -> TargetConfig:
         # `{python}` lets a config start Python servers with the interpreter shadow runs on.
         command = tuple(arg.replace("{python}", sys.executable) for arg in command)
     cwd = t.text("cwd")
-    env = {**read_env_file(t, "env_file", base), **(t.str_map("env") or {})}
+    from_file = read_env_file(t, "env_file", base) if env_file else {}
+    t.seen.add("env_file")
+    env = {**from_file, **(t.str_map("env") or {})}
     headers = t.str_map("headers")
     health_table = t.table("health")
     health = health_table.build(

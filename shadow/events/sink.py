@@ -78,6 +78,9 @@ def _sanitize(value: Any, depth: int) -> Any:
     return value
 
 
+_UNWATCHED = (b'{"event":"match"', b'{"event":"progress"')
+
+
 class _Writer:
     """The bytes 'logger' structlog writes through: one write per event, flushed."""
 
@@ -106,8 +109,10 @@ class Sink:
         *,
         processors: Sequence[Processor] | None = None,
         max_event_bytes: int = 1 << 20,
+        watcher: Callable[[str, Mapping[str, Any]], None] | None = None,
     ) -> None:
         self.run_id = run_id
+        self.watcher = watcher  # sees each event written (the terminal view), after redaction
         # Room kept for `event`, `ts` and `run_id`, which are added when the line is rendered.
         self._fit_bytes = max_event_bytes - _HEAD_BYTES
         self._stream = stream if stream is not None else sys.stdout.buffer
@@ -133,6 +138,9 @@ class Sink:
             if not (isinstance(exc, BrokenPipeError) or exc.errno in (errno.EPIPE, errno.EBADF)):
                 self.write_error = exc
             self._reader_gone()
+            return
+        if self.watcher is not None:
+            self.watcher(event, fields)
 
     def forward(self, lines: bytes) -> None:
         """Write events another shadow process already rendered (a `--workers` child's),
@@ -146,6 +154,12 @@ class Sink:
             if not (isinstance(exc, BrokenPipeError) or exc.errno in (errno.EPIPE, errno.EBADF)):
                 self.write_error = exc
             self._reader_gone()
+            return
+        if self.watcher is not None:
+            for line in lines.splitlines():
+                if not line.startswith(_UNWATCHED):  # the bulk of a long run: not parsed
+                    event = orjson.loads(line)
+                    self.watcher(str(event.get("event")), event)
 
     def _reader_gone(self) -> None:
         self.closed = True

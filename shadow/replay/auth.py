@@ -33,7 +33,7 @@ from jwt.warnings import InsecureKeyLengthWarning
 from shadow.config.auth import AuthProfile
 from shadow.config.load import Config
 from shadow.errors import ConfigError
-from shadow.model import CREDENTIAL_HEADERS, Record
+from shadow.model import CREDENTIAL_HEADERS, REDACTED, Record
 
 _CACHE_LIMIT = 10_000
 
@@ -73,7 +73,13 @@ def _fill(value: Any, variables: Mapping[str, Any]) -> Any:
 class Authenticator:
     """Header values for auth profiles; one per run."""
 
-    def __init__(self, config: Config, clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self,
+        config: Config,
+        clock: Callable[[], float] = time.time,
+        on_mint: Callable[[str, Mapping[str, Any]], None] | None = None,
+    ) -> None:
+        self._on_mint = on_mint  # hears each token minted: the profile and its claims
         self._profiles = dict(config.auth)
         self._keys = {name: _signing_key(config, p) for name, p in self._profiles.items()}
         for profile in self._profiles.values():
@@ -94,9 +100,9 @@ class Authenticator:
             name.lower() for name, _ in record.headers if name.lower() in self._credential_names
         )
         if self._mode == "keep" or not recorded:
-            if not profile_name:
-                return Credentials()
-            return Credentials((self.headers(profile_name, record),))
+            signed = self.headers(profile_name, record) if profile_name else None
+            _refuse_placeholders(record, signed[0] if signed else None)
+            return Credentials((signed,) if signed else ())
         if not profile_name:
             if self._mode == "replace":
                 raise AuthError(
@@ -144,7 +150,27 @@ class Authenticator:
         if len(self._tokens) > _CACHE_LIMIT:  # bound memory on runs with very many identities
             self._tokens.clear()
         self._tokens[cache_key] = (token, expires)
+        if self._on_mint is not None:
+            self._on_mint(profile.name, claims)
         return token
+
+
+def _refuse_placeholders(record: Record, signed: str | None) -> None:
+    """A recorded credential that is the `[REDACTED]` placeholder (a mismatch event fed back
+    in as a log) is never sent as it is: only a profile's header can stand in for it."""
+    placeholders = sorted(
+        {
+            name.lower()
+            for name, value in record.headers
+            if value == REDACTED and name.lower() != (signed or "").lower()
+        }
+    )
+    if placeholders:
+        raise AuthError(
+            f"the recorded {', '.join(placeholders)} is the {REDACTED} placeholder of an event, "
+            "not a credential: sign the record with an auth profile (its `auth`, its endpoint's, "
+            'or recorded_auth = "replace"), or replay a log with the real credentials'
+        )
 
 
 def _recorded_claims(record: Record, profile: AuthProfile | None) -> dict[str, Any]:

@@ -22,7 +22,7 @@ __all__ = ["Report", "aggregate_files", "report"]
 
 HTML_NEEDS = (
     "shadow report --html needs matplotlib, which is not installed: "
-    "pip install 'shadow[report]' (or: pip install matplotlib)"
+    "pip install 'shadow-replay[report]' (or: pip install matplotlib)"
 )
 
 

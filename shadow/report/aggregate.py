@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from shadow.model import MAX_ENDPOINTS, MAX_PATHS_PER_ENDPOINT, OTHER, fold_indices
-from shadow.report.examples import make_example
+from shadow.report.examples import dumps, make_example
 from shadow.report.latency import LatencyBuckets
 from shadow.report.series import Series, parse_ts, read_point
 
@@ -48,6 +48,7 @@ class DiffTally:
     kinds: dict[str, int] = field(default_factory=dict)
     examples: list[dict[str, Any]] = field(default_factory=list)
     from_summary: int = 0  # differences known only from a run_finished
+    example_records: set[bytes] = field(default_factory=set)  # record_key of each example
 
 
 @dataclass(slots=True)
@@ -250,10 +251,12 @@ class Aggregator:
                 continue
             seen.add(path)
             tally.exchanges += 1
-            if len(tally.examples) < EXAMPLES_PER_PATH:
+            key = record_key(event)
+            if len(tally.examples) < EXAMPLES_PER_PATH and key not in tally.example_records:
                 example = example or self._new_example(event, run)
                 if example is not None:
                     tally.examples.append(example)
+                    tally.example_records.add(key)
 
     def _error(self, ep: EndpointEvents, event: dict[str, Any], run: RunState) -> None:
         kind = event.get("error")
@@ -275,6 +278,12 @@ class Aggregator:
             return None
         self.examples_kept += 1
         return make_example(event, run.run_id, primary_url(run))
+
+
+def record_key(event: Mapping[str, Any]) -> bytes:
+    """Which record an exchange replayed: a record seen again (a looped log, runs merged) is
+    the same example, whatever its `seq`."""
+    return dumps([event.get("id"), event.get("request")])
 
 
 def primary_url(run: RunState) -> str | None:

@@ -18,7 +18,7 @@ from shadow import __version__
 from shadow.report.html_endpoint import endpoint_section, slug
 from shadow.report.plots import COLORS, Plotter
 from shadow.report.summary import Report
-from shadow.report.text import fmt_ms, fmt_ratio, statuses_text
+from shadow.report.text import fmt_ms, fmt_rate, fmt_ratio, statuses_text
 
 CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:"
 MAX_PLOTS = 20  # endpoints drawn (the first by impact); the rest keep their table
@@ -149,10 +149,18 @@ def _cell(value: Any, hot: bool = False) -> str:
     return f'<td class="hot">{value}</td>' if hot else f"<td>{value}</td>"
 
 
-def _ratio_cell(value: Any) -> str:
+# A ratio is painted only when the difference also matters in absolute terms: 0.4 ms against
+# 0.8 ms is twice as slow and no one's problem.
+SIGNIFICANT_MS = 5.0
+
+
+def _ratio_cell(value: Any, primary_ms: Any = None, candidate_ms: Any = None) -> str:
     if not isinstance(value, int | float):
         return '<td class="zero">-</td>'
     cls = "slower" if value > 1.1 else "faster" if value < 0.9 else ""
+    numbers = isinstance(primary_ms, int | float) and isinstance(candidate_ms, int | float)
+    if not numbers or abs(candidate_ms - primary_ms) < SIGNIFICANT_MS:
+        cls = ""
     return f'<td class="{cls}">{fmt_ratio(value)}</td>'
 
 
@@ -161,14 +169,15 @@ def _latency_cells(latency: Mapping[str, Any], ratio: Mapping[str, Any]) -> str:
     out = ""
     for key in ("p50", "p99"):
         out += f"<td>{fmt_ms(p.get(key))}</td><td>{fmt_ms(c.get(key))}</td>"
-        out += _ratio_cell(ratio.get(key))
+        out += _ratio_cell(ratio.get(key), p.get(key), c.get(key))
     return out
 
 
 def _endpoint_table(data: Mapping[str, Any]) -> str:
     head = (
         '<tr><th class="name" rowspan="2">endpoint</th><th rowspan="2">requests</th>'
-        '<th rowspan="2">matched</th><th rowspan="2">mismatched</th><th rowspan="2">errors</th>'
+        '<th rowspan="2">matched</th><th rowspan="2">mismatched</th><th rowspan="2">rate</th>'
+        '<th rowspan="2">errors</th>'
         '<th rowspan="2">noise</th><th class="group" colspan="3">p50 ms</th>'
         '<th class="group" colspan="3">p99 ms</th></tr>\n<tr>'
         + "<th>primary</th><th>candidate</th><th>ratio</th>" * 2
@@ -181,20 +190,24 @@ def _endpoint_table(data: Mapping[str, Any]) -> str:
             f'<tr class="{"bad" if bad else ""}"><td class="name">'
             f'<a href="#{slug(index)}">{escape(name)}</a></td>'
             f"<td>{ep['requests']}</td>{_cell(ep['matched'])}"
-            f"{_cell(ep['mismatched'], True)}{_cell(ep['errors'], True)}{_cell(ep['noise'])}"
+            f"{_cell(ep['mismatched'], True)}<td>{fmt_rate(ep['mismatched'], ep['requests'])}</td>"
+            f"{_cell(ep['errors'], True)}{_cell(ep['noise'])}"
             f"{_latency_cells(ep['latency_ms'], ep['ratio'])}</tr>"
         )
     t, overall = data["totals"], data["latency_ms"]
     rows.append(
         f'<tr class="total"><td class="name">all</td><td>{t["requests"]}</td>'
-        f"{_cell(t['matched'])}{_cell(t['mismatched'], True)}{_cell(t['errors'], True)}"
+        f"{_cell(t['matched'])}{_cell(t['mismatched'], True)}"
+        f"<td>{fmt_rate(t['mismatched'], t['requests'])}</td>{_cell(t['errors'], True)}"
         f"{_cell(t['noise'])}{_latency_cells(overall['targets'], overall['ratio'])}</tr>"
     )
     return (
         '<section class="panel" id="endpoints"><h2>Endpoints</h2>\n'
         f"<table>\n<thead>{head}</thead>\n<tbody>\n" + "\n".join(rows) + "\n</tbody></table>\n"
         '<p class="plot-note">ratio = candidate / primary (below 1: the candidate is faster). '
-        "Sorted by mismatches and errors.</p></section>"
+        "A ratio is coloured only when the two also differ by "
+        f"{SIGNIFICANT_MS:g} ms or more. Sorted by mismatch rate, then mismatches and errors."
+        "</p></section>"
     )
 
 

@@ -246,6 +246,7 @@ def _endpoint_entry(
         "mismatched": final.mismatched,
         "errors": final.errors,
         "noise": final.noise,
+        "mismatch_rate": mismatch_rate(final.mismatched, final.requests),
         "latency_source": source,
         "latency_ms": latency,
         "ratio": _ratios(latency),
@@ -362,8 +363,16 @@ def _error_entries(events: EndpointEvents | None) -> dict[str, Any]:
     }
 
 
-def _impact(name: str, entry: Mapping[str, Any]) -> tuple[int, int, int, str]:
+def mismatch_rate(mismatched: int, requests: int) -> float | None:
+    """The share of an endpoint's requests that mismatched (None without requests)."""
+    return round(mismatched / requests, 4) if requests else None
+
+
+def _impact(name: str, entry: Mapping[str, Any]) -> tuple[float, int, int, int, str]:
+    """Worst first: the highest mismatch rate, then the most mismatches and errors (an
+    endpoint that always differs ranks above a busy one that sometimes does)."""
     return (
+        -(entry["mismatch_rate"] or 0.0),
         -(entry["mismatched"] + entry["errors"]),
         -entry["mismatched"],
         -entry["requests"],

@@ -9,7 +9,7 @@ from typing import Any
 from shadow.report.examples import dumps
 
 WIDTH = 100
-NAME_WIDTH = 24
+NAME_WIDTH = 20
 TOP_DIFFS = 20
 TOP_ERRORS = 10
 VALUE_WIDTH = 32
@@ -47,6 +47,18 @@ def render_text(data: Mapping[str, Any]) -> str:
     lines += _top_diffs(data)
     lines += _errors(data)
     lines += _notes(data)
+    return "\n".join(lines).translate(_CONTROLS) + "\n"
+
+
+HEADLINE_DIFFS = 5
+
+
+def render_headline(data: Mapping[str, Any]) -> str:
+    """The top of the text report, what closes a run on a terminal: verdict, counts, the top
+    differing paths (with one example each) and the error kinds; no endpoint table."""
+    lines = _header(data)
+    lines += _top_diffs(data, HEADLINE_DIFFS)
+    lines += _errors(data)
     return "\n".join(lines).translate(_CONTROLS) + "\n"
 
 
@@ -120,10 +132,20 @@ def _trust(data: Mapping[str, Any]) -> list[str]:
     return ["", "answers", *lines] if lines else []
 
 
+def fmt_rate(mismatched: int, requests: int) -> str:
+    """A mismatch rate as a percentage ("-" without requests)."""
+    if not requests:
+        return "-"
+    rate = 100 * mismatched / requests
+    return f"{rate:.0f}%" if rate >= 10 or rate == 0 else f"{rate:.1f}%"
+
+
 def _row(name: str, counts: tuple[int, int, int, int], latency: Mapping[str, Any]) -> list[str]:
     p, c = latency["targets"].get("primary", {}), latency["targets"].get("candidate", {})
     ratio = latency["ratio"]
-    numbers = "".join(f"{n:>{w}}" for n, w in zip(counts, (9, 11, 7, 6), strict=True))
+    requests, mismatched, errors, noise = counts
+    numbers = f"{requests:>9}{mismatched:>11}{fmt_rate(mismatched, requests):>5}"
+    numbers += f"{errors:>7}{noise:>6}"
     cells = ""
     for key in ("p50", "p99"):
         cells += f" {fmt_ms(p.get(key)):>7}{fmt_ms(c.get(key)):>7}{fmt_ratio(ratio[key]):>6}"
@@ -137,9 +159,9 @@ def _row(name: str, counts: tuple[int, int, int, int], latency: Mapping[str, Any
 def _endpoint_table(data: Mapping[str, Any]) -> list[str]:
     group = f" {'primary':>7}{'cand.':>7}{'ratio':>6}"
     lines = [
-        f"{'':{NAME_WIDTH + 33}} p50 ms {'─' * 13} p99 ms {'─' * 13}",
-        f"{'endpoint':{NAME_WIDTH}}{'requests':>9}{'mismatched':>11}{'errors':>7}{'noise':>6}"
-        + group * 2,
+        f"{'':{NAME_WIDTH + 38}} p50 ms {'─' * 13} p99 ms {'─' * 13}",
+        f"{'endpoint':{NAME_WIDTH}}{'requests':>9}{'mismatched':>11}{'rate':>5}{'errors':>7}"
+        f"{'noise':>6}" + group * 2,
     ]
     for name, ep in data["endpoints"].items():
         counts = (ep["requests"], ep["mismatched"], ep["errors"], ep["noise"])
@@ -165,12 +187,12 @@ def _latency_note(data: Mapping[str, Any]) -> str:
     return clip(note, WIDTH)
 
 
-def _top_diffs(data: Mapping[str, Any]) -> list[str]:
+def _top_diffs(data: Mapping[str, Any], top: int = TOP_DIFFS) -> list[str]:
     rows = data["top_diffs"]
     if not rows:
         return ["", "no differences"]
     lines = ["", "top differences (by exchanges affected)", f"{'exch.':>7}{'diffs':>7}  where"]
-    for row in rows[:TOP_DIFFS]:
+    for row in rows[:top]:
         kinds = clip(",".join(row["kinds"]), 30)
         where = f"{row['endpoint']} {row['path']}"
         lines.append(
@@ -180,8 +202,8 @@ def _top_diffs(data: Mapping[str, Any]) -> list[str]:
         diff = data["endpoints"][row["endpoint"]]["diffs"][row["path"]]
         if diff["examples"]:
             lines += _example_lines(diff["examples"][0], row["path"])
-    if len(rows) > TOP_DIFFS:
-        lines.append(f"  ... {len(rows) - TOP_DIFFS} more paths in --json and --html")
+    if len(rows) > top:
+        lines.append(f"  ... {len(rows) - top} more paths in --json and --html")
     return lines
 
 

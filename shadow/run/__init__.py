@@ -10,19 +10,27 @@ the tally, merge, progress and live modules keep and show the counts.
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 
 from shadow.config.settings import RunSettings
 from shadow.errors import UsageError
+from shadow.run.check import check_config
 from shadow.run.fleet import Fleet, check_fleet
-from shadow.run.lifecycle import Job, Lifecycle, events_output
+from shadow.run.lifecycle import Job, Lifecycle, events_output, events_path, new_run_id
 from shadow.run.single import SingleRun
 from shadow.sources.clobber import check_outputs
 from shadow.sources.opening import is_stream, validate_inputs
 from shadow.stdio import Console
 
+__all__ = ["check_config", "run"]
 
-def run(settings: RunSettings, console: Console) -> int:
-    """Check the inputs, then run; the caller turns ShadowError into its exit code."""
+
+def run(
+    settings: RunSettings, console: Console, headline: Callable[[str], str] | None = None
+) -> int:
+    """Check the inputs, then run; the caller turns ShadowError into its exit code.
+
+    `headline(events_path)`: what closes a run on a terminal (`settings.terminal`)."""
     if settings.workers > 1:
         check_fleet(settings)
     elif settings.loop and any(is_stream(path) for path in settings.inputs):
@@ -31,8 +39,9 @@ def run(settings: RunSettings, console: Console) -> int:
     outputs = {"--output": settings.output, "--learn-noise": settings.learn_noise}
     stdout = sys.stdout.fileno() if settings.output is None and sys.stdout else None
     check_outputs([*settings.inputs, settings.config.source], outputs, stdout)
-    with events_output(settings.output) as stream:
-        lifecycle = Lifecycle(settings, console, stream)
+    run_id = new_run_id()
+    with events_output(events_path(settings, run_id)) as stream:
+        lifecycle = Lifecycle(settings, console, stream, run_id, headline)
         job: Job = Fleet(lifecycle) if settings.workers > 1 else SingleRun(lifecycle)
         import uvloop  # here, not at the top: commands that run no replay do not load it
 

@@ -145,6 +145,7 @@ class Fleet:
             run_dir=str(self.lifecycle.run_dir),
             rate=rate,
             live=False,
+            terminal=False,
             learn_noise=None,
             shard=worker.shard,
             workers=1,

@@ -18,7 +18,7 @@ import contextlib
 import os
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import IO, Any, Protocol
 
@@ -27,13 +27,16 @@ import aiohttp
 from shadow.config.settings import RunSettings
 from shadow.errors import OutputError, ShadowError, TargetError, UsageError
 from shadow.events.sink import Sink
+from shadow.events.terminal import TerminalView
 from shadow.model import SIDES
+from shadow.run.explain import Explainer
 from shadow.run.stop import Stop, capture_signals
 from shadow.run.tally import Tally
 from shadow.servers.supervisor import Supervisor
-from shadow.stdio import Console
+from shadow.stdio import Console, same_terminal
 
 LOG_TAIL_LINES = 10  # of a server that failed, on stderr
+EVENTS_FILE = "events.ndjson"  # in the run dir, when stdout is a person's terminal
 
 
 class Job(Protocol):
@@ -64,8 +67,9 @@ class Job(Protocol):
 
 @contextlib.contextmanager
 def events_output(path: str | None) -> Iterator[IO[bytes] | None]:
-    """The `--output` file opened for events (None: stdout); a usage error if it cannot be."""
-    if not path:
+    """The `--output` file opened for events (None or `-`: stdout); a usage error if it cannot
+    be."""
+    if not path or path == "-":
         yield None
         return
     try:
@@ -93,20 +97,61 @@ def client_session() -> aiohttp.ClientSession:
     )
 
 
-class Lifecycle:
-    """One run's identity, events, stop state, counts and servers, and the order they go in."""
+def new_run_id() -> str:
+    return uuid.uuid4().hex[:12]
 
-    def __init__(self, settings: RunSettings, console: Console, stream: IO[bytes] | None) -> None:
+
+def run_dir_of(settings: RunSettings, run_id: str) -> Path:
+    """`--run-dir`, else the config's `run_dir`, else `shadow-runs/<run_id>`."""
+    return Path(settings.run_dir or settings.config.run_dir or Path("shadow-runs") / run_id)
+
+
+def events_path(settings: RunSettings, run_id: str) -> str | None:
+    """Where the events go: `--output` (`-`: stdout), else RUN_DIR/events.ndjson when stdout is
+    a person's terminal, else stdout (None). The run dir is made here for that file."""
+    if settings.output is not None or not settings.terminal:
+        return settings.output
+    run_dir = run_dir_of(settings, run_id)
+    try:
+        run_dir.mkdir(mode=0o700, parents=True, exist_ok=True)  # as the servers' logs' dir
+    except OSError as exc:
+        raise OutputError(
+            f"run dir {run_dir}: cannot write {run_dir / EVENTS_FILE}: {exc.strerror or exc} "
+            "(give a writable --run-dir or run_dir)"
+        ) from None
+    return str(run_dir / EVENTS_FILE)
+
+
+class Lifecycle:
+    """One run's identity, events, stop state, counts and servers, and the order they go in.
+
+    With a terminal on stdout (`settings.terminal`), a TerminalView prints each mismatch and
+    error there for a person, and `headline(events_path)` (the text report's top, given by the
+    command line) closes the run.
+    """
+
+    def __init__(
+        self,
+        settings: RunSettings,
+        console: Console,
+        stream: IO[bytes] | None,
+        run_id: str | None = None,
+        headline: Callable[[str], str] | None = None,
+    ) -> None:
         self.settings = settings
         self.config = settings.config
         self.console = console
         self.stop = Stop()
-        self.run_id = uuid.uuid4().hex[:12]
+        self.run_id = run_id or new_run_id()
+        self.explainer = Explainer()
+        self.view = TerminalView() if settings.terminal else None
+        self.headline = headline
         self.sink = Sink(
             self.run_id,
             stream,
             on_closed=self.events_closed,
             max_event_bytes=self.config.replay.max_event_bytes,
+            watcher=self.watch,
         )
         self.tally = Tally([s for s in (*SIDES, "secondary") if s in self.config.targets])
         self.started = time.monotonic()
@@ -115,9 +160,21 @@ class Lifecycle:
 
     @property
     def run_dir(self) -> Path:
-        """`--run-dir`, else the config's `run_dir`, else `shadow-runs/<run_id>`."""
-        settings = self.settings
-        return Path(settings.run_dir or self.config.run_dir or Path("shadow-runs") / self.run_id)
+        return run_dir_of(self.settings, self.run_id)
+
+    @property
+    def events_path(self) -> str | None:
+        """The events file, when the events do not go to stdout."""
+        output = self.settings.output
+        if output == "-" or (output is None and not self.settings.terminal):
+            return None
+        return output or str(self.run_dir / EVENTS_FILE)
+
+    def watch(self, event: str, fields: Mapping[str, Any]) -> None:
+        """Each event written: into the stderr summary's explanations, and onto the terminal."""
+        self.explainer.observe(event, fields)
+        if self.view is not None:
+            self.view.on_event(event, fields)
 
     async def execute(self, job: Job) -> int:
         """The whole run; returns the exit code. `run_finished` is always the last event."""
@@ -164,7 +221,9 @@ class Lifecycle:
     async def _with_servers(self, session: aiohttp.ClientSession, job: Job) -> int:
         """Servers up, the job's replay, servers down; the exit code a server failure gives
         (0 when none did)."""
-        supervisor = Supervisor(self.config.targets, self.run_dir, self.sink, session)
+        supervisor = Supervisor(
+            self.config.targets, self.run_dir, self.sink, session, narrator=self.console
+        )
         if not await self._start(supervisor):
             return 0
         try:
@@ -219,11 +278,12 @@ class Lifecycle:
         if interrupted and partial_code is not None and exit_code in (0, 1):
             exit_code = partial_code  # what was compared is only part of the input
         supervisor = self.supervisor
+        restarts = supervisor.restarts.summary() if supervisor is not None else {}
         self.sink.run_finished(
             summary,
             duration_s=time.monotonic() - self.started,
             pacing=pacing,
-            restarts=supervisor.restarts.summary() if supervisor is not None else {},
+            restarts=restarts,
             calibration=calibration,
             interrupted=interrupted,
             exit_code=exit_code,
@@ -233,6 +293,10 @@ class Lifecycle:
             # Events were lost: whatever the counts say, the run cannot pass.
             self.console.error(f"{self.write_error_message()}; the run was stopped")
             exit_code = max(exit_code, 1)
+        # The headline on the same terminal already shows the paths and errors.
+        shown = self._headline() and same_terminal(1, 2)
+        for line in self.explainer.lines(restarts, details=not shown):
+            self.console.info(line)
         self.console.info(
             f"{summary['requests']} requests{job.scope}: {summary['matched']} matched, "
             f"{summary['mismatched']} mismatched, {summary['errors']} errors, "
@@ -240,7 +304,21 @@ class Lifecycle:
         )
         if summary["statuses"]:
             self.console.info(f"statuses: {describe_statuses(summary['statuses'])}")
+        if (path := self.events_path) is not None:
+            self.console.info(f"events in {path} (a report: shadow report {path})")
         return exit_code
+
+    def _headline(self) -> bool:
+        """On a terminal: the text report's top, read back from the events file (True if so)."""
+        path = self.events_path
+        if self.view is None or self.headline is None or path is None:
+            return False
+        try:
+            self.view.write(self.headline(path))
+        except ShadowError as exc:  # the file could not be read back: the events say it all
+            self.console.warning(f"no summary of {path}: {exc}")
+            return False
+        return True
 
 
 def describe_statuses(statuses: dict[str, dict[str, int]]) -> str:

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Mapping
-from typing import Protocol
+from typing import Any, Protocol
 
 from shadow.compare.diff import diff_responses
 from shadow.compare.noise import calibrator
@@ -65,7 +65,7 @@ class Pipeline:
         self.tally = tally
         self.console = console
         self.emit = emit
-        self.auth = Authenticator(config)
+        self.auth = Authenticator(config, on_mint=self._minted if console.verbosity > 0 else None)
         self.router = Router(config)
         self.redact = Redactor(
             ALWAYS_REDACTED | self.auth.header_names | set(config.redact.headers),
@@ -128,6 +128,8 @@ class Pipeline:
             auth = None
         outcome = self.tally.add(exchange)
         self._say_if_internal(exchange)
+        if self.console.verbosity > 0:
+            self.console.debug(self._exchange_line(exchange, outcome))
         if outcome != "match" or self.emit == "all":
             show_noise = self.emit == "all"
             self.sink.exchange(exchange, outcome, self.redact, show_noise, auth)
@@ -170,6 +172,20 @@ class Pipeline:
             self.tally.add_warmup(exchange)
             return True
         return False
+
+    def _minted(self, profile: str, claims: Mapping[str, Any]) -> None:
+        names = ", ".join(sorted(claims)) or "none"
+        self.console.debug(f"auth {profile}: minted a token (claims: {names})")
+
+    def _exchange_line(self, exchange: Exchange, outcome: str) -> str:
+        """`-v`: one line per exchange (its request as events show it, after redaction)."""
+        request = self.redact.request(exchange.record)
+        sides = ", ".join(
+            f"{side} {o.status if isinstance(o, Response) else o.kind} {o.latency_ms:.1f} ms"
+            for side, o in exchange.outcomes.items()
+        )
+        where = f"{request.get('method')} {request.get('path')}"
+        return f"seq {exchange.seq} {exchange.endpoint}: {where}: {outcome} ({sides})"
 
     def auth_header(self, record: Record) -> str | None:
         """The header an auth profile adds to `record`: a placeholder in its `curl`."""

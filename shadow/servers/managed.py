@@ -92,8 +92,14 @@ class ManagedServer:
         self._teardown: asyncio.Task[None] | None = None
 
     def check_port(self) -> None:
-        """Pick a free port for port 0, else fail with PortInUseError if the port is taken."""
+        """Pick a free port for port 0, else fail with PortInUseError if the port is taken;
+        and the cwd must be a directory (a failed chdir in the child would be reported as
+        the program not being found)."""
         target = self.target
+        if target.cwd is not None and not os.path.isdir(target.cwd):
+            what = "is not a directory" if os.path.exists(target.cwd) else "does not exist"
+            message = f"cwd {target.cwd} {what} (targets.{target.name}.cwd)"
+            raise ServerStartError(target.name, message)
         if target.port == 0:
             self.target = target.with_port(free_port(target.host))
         elif port_taken(target.host, target.port):
@@ -101,6 +107,8 @@ class ManagedServer:
                 f"targets.{target.name}: port {target.port} on {target.host} is already in use "
                 "(stop whatever listens there, or use port 0 and {port} in the command)"
             )
+        else:
+            self.target = target.with_command_port()  # `{port}` means the url's port, any port
 
     async def start(self) -> None:
         """Check the port and spawn the command in a new session, output to the log file."""
@@ -124,13 +132,15 @@ class ManagedServer:
     def name(self) -> str:
         return self.target.name
 
-    async def wait_ready(self, session: aiohttp.ClientSession) -> float:
+    async def wait_ready(
+        self, session: aiohttp.ClientSession, on_probe: Callable[[str], None] | None = None
+    ) -> float:
         """Poll the health check until it passes; fail at once if the process exits first."""
         if self._proc is None:
             raise RuntimeError(f"{self.name}: wait_ready() before start()")
         health = self.target.health
         deadline = self._started_at + health.timeout_s
-        poll = asyncio.create_task(poll_health(session, self.target, deadline))
+        poll = asyncio.create_task(poll_health(session, self.target, deadline, on_probe))
         exit_seen = asyncio.create_task(self.exited.wait())
         try:
             await asyncio.wait({poll, exit_seen}, return_when=asyncio.FIRST_COMPLETED)
@@ -141,8 +151,9 @@ class ManagedServer:
         if self.exited.is_set():
             message = f"exited with code {self.returncode} while starting"
             raise ServerStartError(self.name, message, self.log_tail())
-        if not poll.result():
-            raise ServerStartError(self.name, not_ready_message(self.target), self.log_tail())
+        if (cause := poll.result()) is not None:
+            message = not_ready_message(self.target, cause)
+            raise ServerStartError(self.name, message, self.log_tail())
         startup_ms = (asyncio.get_running_loop().time() - self._started_at) * 1000.0
         self.events.server_ready(self.name, self.target.url, self.pid, startup_ms)
         return startup_ms
@@ -242,15 +253,28 @@ class ManagedServer:
             _live_groups.discard(self.pid)
 
 
+class Narrator(Protocol):
+    """Where the supervisor says what it waits for (the console, in a run)."""
+
+    def info(self, message: str) -> None: ...
+
+    def debug(self, message: str) -> None: ...
+
+
 async def poll_health(
-    session: aiohttp.ClientSession, target: TargetConfig, deadline: float
-) -> bool:
-    """GET the health url every interval until it answers as configured (True) or the
-    loop's clock passes `deadline` (False)."""
+    session: aiohttp.ClientSession,
+    target: TargetConfig,
+    deadline: float,
+    on_probe: Callable[[str], None] | None = None,
+) -> str | None:
+    """GET the health url every interval until it answers as configured (None) or the loop's
+    clock passes `deadline`: then the last probe's cause of failure. `on_probe` hears each
+    failed probe's cause."""
     health = target.health
     url = target.url + health.path
     headers = dict(target.headers)
     loop = asyncio.get_running_loop()
+    cause = "no probe finished"
     while True:
         remaining = deadline - loop.time()
         timeout = aiohttp.ClientTimeout(total=max(0.05, min(PROBE_TIMEOUT_S, remaining)))
@@ -259,24 +283,50 @@ async def poll_health(
                 url, headers=headers, timeout=timeout, allow_redirects=False
             ) as response:
                 if _is_healthy(response.status, health.status):
-                    return True
-        except (aiohttp.ClientError, TimeoutError, OSError):
-            pass  # not listening yet, or reset while starting: keep polling
+                    return None
+                cause = f"last status {response.status}"
+        except (aiohttp.ClientError, TimeoutError, OSError, ValueError) as exc:
+            cause = probe_failure(exc, target, timeout.total or 0.0)
+        if on_probe is not None:
+            on_probe(cause)
         remaining = deadline - loop.time()
         if remaining <= 0:
-            return False
+            return cause
         await asyncio.sleep(min(health.interval_s, remaining))
+
+
+def probe_failure(exc: BaseException, target: TargetConfig, timeout_s: float) -> str:
+    """Why one health probe failed, in words that point at the fix."""
+    scheme = target.url.split(":", 1)[0]
+    if isinstance(exc, aiohttp.ClientConnectorDNSError):
+        return f"unknown host {target.host!r}"
+    if isinstance(exc, aiohttp.ClientSSLError):
+        return f"TLS failed ({exc.os_error}): does the server speak https? the url says {scheme}://"
+    if isinstance(exc, aiohttp.ClientConnectorError):
+        if isinstance(exc.os_error, ConnectionRefusedError):
+            return f"connection refused (nothing listens on {target.host} port {target.port})"
+        return f"cannot connect: {exc.os_error.strerror or exc.os_error}"
+    if isinstance(exc, aiohttp.ServerDisconnectedError):
+        return "the server closed the connection without answering"
+    if isinstance(exc, aiohttp.ClientResponseError | aiohttp.ClientPayloadError):
+        hint = " (an https server? the url says http://)" if scheme == "http" else ""
+        return f"not an HTTP answer: {exc}{hint}"
+    if isinstance(exc, TimeoutError):
+        return f"no answer within {timeout_s:g}s"
+    return f"{type(exc).__name__}: {exc}"
 
 
 def _is_healthy(status: int, expected: int) -> bool:
     return status < 500 if expected == 0 else status == expected
 
 
-def not_ready_message(target: TargetConfig) -> str:
+def not_ready_message(target: TargetConfig, cause: str) -> str:
     health = target.health
     wanted = f"status {health.status}" if health.status else "a status below 500"
     return (
-        f"did not answer GET {target.url}{health.path} with {wanted} within {health.timeout_s:g}s"
+        f"did not answer GET {target.url}{health.path} with {wanted} within "
+        f"{health.timeout_s:g}s (--health-timeout, [targets.{target.name}.health] timeout_s): "
+        f"{cause}"
     )
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import os
-from collections.abc import Coroutine, Iterable, Mapping
+from collections.abc import Callable, Coroutine, Iterable, Mapping
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
@@ -21,7 +21,13 @@ import aiohttp
 
 from shadow.config.targets import TargetConfig
 from shadow.errors import OutputError, PortInUseError, ServerExitedError, ServerStartError
-from shadow.servers.managed import ManagedServer, ServerEvents, not_ready_message, poll_health
+from shadow.servers.managed import (
+    ManagedServer,
+    Narrator,
+    ServerEvents,
+    not_ready_message,
+    poll_health,
+)
 from shadow.servers.restarts import Restarts
 
 
@@ -34,8 +40,10 @@ class Supervisor:
         run_dir: Path,
         events: ServerEvents,
         session: aiohttp.ClientSession,
+        narrator: Narrator | None = None,
     ) -> None:
         self.targets: dict[str, TargetConfig] = dict(targets)
+        self._narrator = narrator
         self.failed = asyncio.Event()
         self.failure: ServerExitedError | None = None
         self._events = events
@@ -131,18 +139,36 @@ class Supervisor:
                 raise ServerStartError(server.name, message, server.log_tail())
 
     async def _wait_ready(self, name: str) -> None:
+        on_probe = self._waiting(name)
         if name in self._servers:
-            await self._servers[name].wait_ready(self._session)
+            await self._servers[name].wait_ready(self._session, on_probe)
             self.ready_at[name] = asyncio.get_running_loop().time()
             return
         target = self.targets[name]
         loop = asyncio.get_running_loop()
         started_at = loop.time()
-        if not await poll_health(self._session, target, started_at + target.health.timeout_s):
-            raise ServerStartError(name, not_ready_message(target))
+        deadline = started_at + target.health.timeout_s
+        if (cause := await poll_health(self._session, target, deadline, on_probe)) is not None:
+            raise ServerStartError(name, not_ready_message(target, cause))
         startup_ms = (loop.time() - started_at) * 1000.0
         self.ready_at[name] = loop.time()
         self._events.server_ready(name, target.url, None, startup_ms)
+
+    def _waiting(self, name: str) -> Callable[[str], None] | None:
+        """Say at once what is awaited; the listener of each failed probe (shown with -v)."""
+        narrator = self._narrator
+        if narrator is None:
+            return None
+        target = self.targets[name]
+        narrator.info(f"waiting for {name} at {target.url} (GET {target.health.path})...")
+        said = [""]
+
+        def probed(cause: str) -> None:  # each new cause once, not every interval
+            if cause != said[0]:
+                said[0] = cause
+                narrator.debug(f"{name}: not ready yet: {cause}")
+
+        return probed
 
     async def _stop_all(self) -> None:
         # gather waits for every stop() even when cancelled, and each stop() finishes its

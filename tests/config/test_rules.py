@@ -310,9 +310,9 @@ def test_inferred_names_carry_the_operation_of_well_known_rpc_styles(tmp_path: P
 
 
 def test_shadow_check_shows_what_picks_an_endpoint(tmp_path: Path) -> None:
-    from shadow.config.load import describe
+    from shadow.config.resolved import resolved
 
-    [first, second, third, _] = describe(load(write(tmp_path, RPC)))["endpoints"]
+    [first, second, third, _] = resolved(load(write(tmp_path, RPC)))["compare"]["endpoint"]
     assert first["match_header"] == {"X-Amz-Target": "Store.GetItem"} and first["safe"] is True
     assert second["match_body"] == {"/method": "list", "/params/0": 2, "/v2": True}
-    assert third["match_name"] == "Special" and third["safe"] is None
+    assert third["match_name"] == "Special" and "safe" not in third  # unset: by method

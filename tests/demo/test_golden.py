@@ -19,6 +19,7 @@ import orjson
 import pytest
 
 from tests.support import ROOT, run_shadow
+from tests.support import events_of as checked_events
 
 GOLDEN = Path(__file__).with_name("golden")
 VOLATILE = {
@@ -52,7 +53,7 @@ def normalised(value: Any, key: str | None = None) -> Any:
 
 
 def events_of(stdout: bytes) -> list[dict[str, Any]]:
-    events = [normalised(orjson.loads(line)) for line in stdout.splitlines() if line.strip()]
+    events = [normalised(e) for e in checked_events(stdout)]
     events.sort(key=lambda e: (ORDER.get(e["event"], 2), e.get("seq", -1), e.get("target", "")))
     return events
 

@@ -9,6 +9,7 @@ import json
 import re
 import shlex
 import subprocess
+import tomllib
 from pathlib import Path
 from typing import Any
 
@@ -185,11 +186,13 @@ def test_the_replay_arguments_are_ones_shadow_accepts() -> None:
 def test_the_config_it_mounts_is_accepted_and_attaches_by_service_name(tmp_path: Path) -> None:
     config = tmp_path / "shadow.toml"
     config.write_text(rendered()["ConfigMap/shadow-config"]["data"]["shadow.toml"])
-    checked = run_shadow("check", "-c", str(config))
+    # The Job's secrets come from the shadow-auth Secret; check loads them as a run does.
+    secrets = {"CGRANTS_API_TOKEN": "test-token", "SECRET_KEY": "test-secret"}
+    checked = run_shadow("check", "-c", str(config), "--print", env=secrets)
     assert checked.returncode == 0, checked.stderr
-    targets = json.loads(checked.stdout)["targets"]
+    targets = tomllib.loads(checked.stdout.decode())["targets"]
     assert {t["url"] for t in targets.values()} == {"http://legacy:8002", "http://rewrite:3000"}
-    assert all(not t["managed"] for t in targets.values())
+    assert all("command" not in t for t in targets.values())  # attached, none started
 
 
 @pytest.mark.e2e

@@ -24,12 +24,15 @@ event, and it is read the same way.
 
 from __future__ import annotations
 
+import io
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import jsonschema
+import orjson
 import pytest
 from structlog.testing import LogCapture
 
@@ -49,6 +52,7 @@ from shadow.model import (
 )
 from shadow.run.merge import merge_progress, shard_summary
 from shadow.run.tally import Tally
+from tests.support import EVENTS_SCHEMA, events_of, valid_event
 
 README = Path(__file__).resolve().parents[2] / "README.md"
 
@@ -242,3 +246,50 @@ def test_a_kinds_fields_match_its_row(kind: str) -> None:
         )
     seen = set().union(*events)
     assert sorted(row.sometimes - seen) == [], "named in the README, never emitted"
+
+
+# --- the JSON Schema shipped in the package ----------------------------------------------------
+
+
+def _schema_kinds() -> dict[str, dict[str, Any]]:
+    schema = orjson.loads(EVENTS_SCHEMA.read_bytes())
+    jsonschema.Draft202012Validator.check_schema(schema)
+    kinds: dict[str, dict[str, Any]] = schema["$defs"]
+    assert schema["properties"]["event"]["enum"] == list(kinds)
+    return kinds
+
+
+def test_the_schema_and_the_table_name_the_same_kinds_and_fields() -> None:
+    kinds, rows, common = _schema_kinds(), table(), common_fields()
+    assert set(kinds) == set(rows)
+    for kind, row in rows.items():
+        definition = kinds[kind]
+        assert set(definition["required"]) == common | row.always, kind
+        assert set(definition["properties"]) == common | row.always | row.sometimes, kind
+        assert definition["additionalProperties"] is False  # a new field must be added
+
+
+def test_every_event_the_sink_writes_matches_the_schema() -> None:
+    out = io.BytesIO()
+    sink = Sink("r", out)
+    for drive in DRIVERS.values():
+        drive(sink)
+    events = events_of(out.getvalue())
+    assert {e["event"] for e in events} == set(table())
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"extra_field": 1}, "Additional properties are not allowed"),
+        ({"line": "one"}, "'one' is not of type 'integer'"),
+        ({"event": "nope"}, "'nope' is not one of"),
+    ],
+)
+def test_the_schema_refuses_what_the_table_does_not_say(
+    change: dict[str, Any], message: str
+) -> None:
+    event = {"event": "input_error", "ts": "2026-01-01T00:00:00.000Z", "run_id": "r"}
+    event |= {"source": "in.jsonl", "line": 1, "message": "not JSON", **change}
+    with pytest.raises(AssertionError, match=message):
+        valid_event(event)

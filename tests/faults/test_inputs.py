@@ -26,7 +26,7 @@ from shadow.model import InputProblem, Record, UnreadableInput
 from shadow.report.read import InputStats, read_events
 from shadow.sources.opening import iter_inputs, validate_inputs
 from tests.faults.helpers import check_run, fault_config, log_of, run_faults
-from tests.support import ROOT, assert_accounted, assert_no_orphans, shadow_cmd
+from tests.support import ROOT, assert_accounted, assert_no_orphans, event_of, events_of, shadow_cmd
 
 GOOD = b'{"method": "GET", "path": "/ok/1"}\n'
 # Starts of every format, so the fuzzer reaches each reader through detection.
@@ -141,9 +141,9 @@ def test_a_log_piped_in_while_it_is_written_streams_and_adds_up(tmp_path: Path, 
     while len([e for e in seen if e["event"] == "match"]) < 5:  # answered before stdin ends
         line = proc.stdout.readline()
         assert line, "shadow ended early"
-        seen.append(orjson.loads(line))
+        seen.append(event_of(line))
     rest, stderr = proc.communicate(GOOD * 3 + b"not json\n" + b'{"method": "GET"', timeout=60)
-    events = seen + [orjson.loads(x) for x in rest.splitlines()]
+    events = seen + events_of(rest)
     summary = events[-1]
     assert summary["event"] == "run_finished", stderr.decode()
     assert (summary["requests"], summary["matched"], summary["input_errors"]) == (8, 8, 2)

@@ -123,8 +123,10 @@ def test_no_secret_in_any_output_of_a_run_that_used_them(tmp_path: Path, tag: st
     html = tmp_path / "report.html"
     assert run_shadow("report", str(events), "--html", str(html)).returncode == 0
     outputs["html"] = html.read_text()
-    checked = run_shadow("check", "-c", str(config))
-    outputs["check"] = checked.stdout.decode() + checked.stderr
+    for flag in ((), ("--print",)):
+        checked = run_shadow("check", "-c", str(config), *flag)
+        assert checked.returncode == 0, checked.stderr
+        outputs[f"check {flag}"] = checked.stdout.decode() + checked.stderr
     # shadow writes nothing of its own in the run dir: only the servers' output is there.
     assert sorted(p.name for p in (tmp_path / "run").iterdir()) == ["candidate.log", "primary.log"]
     for name, text in outputs.items():

@@ -141,6 +141,9 @@ def test_crash_mid_run_is_exit_3_and_every_record_is_counted(tmp_path: Path, tag
     assert all(e["side"] in ("candidate", "both") for e in result.of("error"))
     died = [e for e in result.of("server_exited") if e["target"] == "candidate"]
     assert died[0]["expected"] is False and died[0]["returncode"] == 17
+    # the stderr summary says so, with the errors it caused and what to look at
+    assert "shadow: candidate exited unexpectedly (code 17)\n" in result.stderr
+    assert "shadow: errors:\n" in result.stderr and "    hint: " in result.stderr
 
 
 def test_redirects_are_compared_never_followed(tmp_path: Path, tag: str) -> None:

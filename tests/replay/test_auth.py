@@ -8,7 +8,6 @@ from pathlib import Path
 from typing import Any
 
 import jwt
-import orjson
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
@@ -19,7 +18,7 @@ from shadow.config.load import load
 from shadow.errors import ConfigError
 from shadow.model import Record
 from shadow.replay.auth import Authenticator, AuthError
-from tests.support import ROOT, assert_accounted, shadow_cmd, write_jsonl
+from tests.support import ROOT, assert_accounted, events_of, shadow_cmd, write_jsonl
 
 TARGETS = """
 [targets.primary]
@@ -281,7 +280,7 @@ value_env = "INTERNAL"
         cwd=ROOT,
     )
     stdout, stderr = await asyncio.wait_for(proc.communicate(), 60)
-    events = [orjson.loads(line) for line in stdout.splitlines()]
+    events = events_of(stdout)
     assert events[-1]["event"] == "run_finished", stderr
     assert_accounted(events[-1])
     return events, stdout + stderr
@@ -339,3 +338,50 @@ async def test_recorded_credentials_as_the_servers_see_them(
     requests = [e["request"] for e in events if "request" in e]
     assert len(requests) == 4
     assert ["Cookie", "[REDACTED]"] in requests[0]["headers"]
+
+
+@pytest.mark.e2e
+async def test_a_redacted_placeholder_is_an_auth_error_never_sent(
+    tmp_path: Path, recorders: tuple[tuple[Recorder, Recorder], tuple[str, str]]
+) -> None:
+    """A mismatch event fed back in as a log carries `[REDACTED]` where the credentials were."""
+    (primary, candidate), urls = recorders
+    config = tmp_path / "fed-back.toml"
+    (tmp_path / "secrets.env").write_text(f"SIGNING={SECRET}\n")
+    config.write_text(f"""
+env_file = "secrets.env"
+[targets.primary]
+url = "{urls[0]}"
+[targets.candidate]
+url = "{urls[1]}"
+[auth.user]
+type = "jwt"
+secret_env = "SIGNING"
+claims = {{ sub = "someone" }}
+""")
+    records = [
+        {"method": "GET", "path": "/placeholder", "headers": [["Authorization", "[REDACTED]"]]},
+        {  # a profile signs it: its header stands in for the placeholder
+            "method": "GET",
+            "path": "/signed",
+            "headers": [["Authorization", "[REDACTED]"]],
+            "auth": "user",
+        },
+    ]
+    log = write_jsonl(tmp_path / "fed-back.jsonl", records)
+    proc = await asyncio.create_subprocess_exec(
+        *shadow_cmd("run", "-c", str(config), "--concurrency", "1", str(log)),
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        cwd=ROOT,
+    )
+    stdout, stderr = await asyncio.wait_for(proc.communicate(), 60)
+    events = events_of(stdout)
+    assert events[-1]["event"] == "run_finished", stderr
+    errors = auth_errors(events)
+    assert set(errors) == {"/placeholder"}
+    assert "[REDACTED] placeholder" in errors["/placeholder"]
+    assert "auth profile" in errors["/placeholder"]
+    assert "/placeholder" not in primary.seen and "/placeholder" not in candidate.seen
+    assert claims_of(primary.seen["/signed"])["sub"] == "someone"
+    assert b"hint: " in stderr  # the stderr summary says what to try

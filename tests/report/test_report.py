@@ -171,9 +171,16 @@ def test_demo_report_text_fits_100_columns_and_shows_each_bug(demo: Path) -> Non
     assert max(len(line) for line in text.splitlines()) <= 100
     assert "13 requests: 11 matched, 2 mismatched, 0 errors, 0 input errors" in text
     rows = {line.split("  ")[0]: line.split() for line in text.splitlines()}
-    assert rows["Check Bans"][2:6] == ["1", "1", "0", "0"]
-    assert rows["GTC Stake"][2:6] == ["1", "1", "0", "0"]
-    assert rows["all"][1:4] == ["13", "2", "0"]
+    assert rows["Check Bans"][2:7] == ["1", "1", "100%", "0", "0"]
+    assert rows["GTC Stake"][2:7] == ["1", "1", "100%", "0", "0"]
+    assert rows["all"][1:5] == ["13", "2", "15%", "0"]
+    # worst mismatch rate first
+    lines = text.splitlines()
+    first = next(i for i, line in enumerate(lines) if line.startswith("endpoint")) + 1
+    assert [line.split("  ")[0] for line in lines[first : first + 2]] == [
+        "Check Bans",
+        "GTC Stake",
+    ]
     assert "GTC Stake /items/*/last_updated_in_block  type" in text
     assert "primary 12345678 " in text and 'candidate "12345678"' in text
     assert 'candidate "2025-06-01T10:02:39.584855Z"' in text
@@ -362,7 +369,7 @@ def test_html_without_matplotlib_says_what_to_install(demo: Path, tmp_path: Path
     assert proc.returncode == 2
     assert proc.stderr.decode().strip() == (
         "shadow: error: shadow report --html needs matplotlib, which is not installed: "
-        "pip install 'shadow[report]' (or: pip install matplotlib)"
+        "pip install 'shadow-replay[report]' (or: pip install matplotlib)"
     )
     assert not out.exists() and proc.stdout == b""
 
@@ -402,7 +409,7 @@ def test_synthetic_run_exact_counts_every_example_errors_and_progress(
     assert slow["count"] == 2 and slow["sides"] == {"both": 2}
     assert data["progress"], "a 1 s run at --progress-interval 0.2 has progress events"
     text = report(str(events))[1].decode()
-    assert "items-a                        15          3      0" in text
+    assert "items-a                    15          3  20%      0" in text
     assert "slow timeout (both 2)" in text
     html = tmp_path / "items.html"
     assert report(str(events), "--html", str(html))[0] == 0
@@ -660,3 +667,77 @@ def test_the_lines_of_a_text_body_are_also_a_unified_excerpt() -> None:
     # Side by side too: the rows pair each line's two sides.
     [_, row, *_] = diff_rows(diffs)
     assert row == Row('line:3: "packed"', 'line:3: "shipped"', changed=True, kind="value")
+
+
+def _finished(by_endpoint: dict[str, tuple[int, int]]) -> dict[str, Any]:
+    endpoints = {
+        name: {
+            "requests": requests,
+            "matched": requests - mismatched,
+            "mismatched": mismatched,
+            "errors": 0,
+            "diffs": {"/x": mismatched} if mismatched else {},
+            "noise": {},
+        }
+        for name, (requests, mismatched) in by_endpoint.items()
+    }
+    requests = sum(r for r, _ in by_endpoint.values())
+    mismatched = sum(m for _, m in by_endpoint.values())
+    return {
+        "event": "run_finished",
+        "ts": "2026-01-01T00:00:01.000Z",
+        "run_id": "r1",
+        "requests": requests,
+        "matched": requests - mismatched,
+        "mismatched": mismatched,
+        "errors": 0,
+        "input_errors": 0,
+        "skipped": 0,
+        "noise": 0,
+        "by_endpoint": endpoints,
+        "exit_code": 1,
+    }
+
+
+def test_endpoints_rank_by_mismatch_rate_with_a_rate_column(tmp_path: Path) -> None:
+    from shadow.report import aggregate_files
+    from shadow.report.text import render_text
+
+    started = {"event": "run_started", "ts": "2026-01-01T00:00:00.000Z", "run_id": "r1"}
+    finished = _finished({"busy": (400, 12), "always": (2, 2), "fine": (50, 0)})
+    path = write_jsonl(tmp_path / "events.ndjson", [started, finished])
+    data = aggregate_files([str(path)]).data
+    assert list(data["endpoints"]) == ["always", "busy", "fine"]  # 100 %, 3 %, 0 %
+    assert [ep["mismatch_rate"] for ep in data["endpoints"].values()] == [1.0, 0.03, 0.0]
+    rows = {line.split()[0]: line.split()[1:5] for line in render_text(data).splitlines()[6:11]}
+    assert rows["always"] == ["2", "2", "100%", "0"]
+    assert rows["busy"] == ["400", "12", "3.0%", "0"]
+    assert rows["all"] == ["452", "14", "3.1%", "0"]
+
+
+@pytest.mark.e2e
+def test_a_record_replayed_twice_is_one_example(tmp_path: Path) -> None:
+    from shadow.report import aggregate_files
+
+    log = str(ROOT / "replay_logs" / "passport-demo.jsonl")
+    out = tmp_path / "twice.ndjson"
+    config = str(ROOT / "config" / "demo.toml")
+    result = run_shadow(
+        "run", "-c", config, log, log, "--output", str(out), "--run-dir", str(tmp_path)
+    )
+    assert result.returncode == 1, result.stderr
+    diffs = aggregate_files([str(out)]).data["endpoints"]["Check Bans"]["diffs"]["/*/end_time"]
+    assert diffs["exchanges"] == 2  # both replays counted...
+    assert [e["id"] for e in diffs["examples"]] == ["r-03"]  # ...shown once
+
+
+def test_a_latency_ratio_is_painted_only_when_the_difference_is_large_too() -> None:
+    from shadow.report.html import SIGNIFICANT_MS, _ratio_cell
+
+    assert _ratio_cell(2.0, 0.4, 0.8) == '<td class="">2.00</td>'  # twice as slow, 0.4 ms
+    assert _ratio_cell(2.0, 10.0, 20.0) == '<td class="slower">2.00</td>'
+    assert _ratio_cell(0.5, 20.0, 10.0) == '<td class="faster">0.50</td>'
+    assert SIGNIFICANT_MS == 5.0
+    assert _ratio_cell(1.5, 10.0, 15.0) == '<td class="slower">1.50</td>'  # 5 ms apart
+    assert _ratio_cell(1.5, 9.0, 13.5) == '<td class="">1.50</td>'  # 4.5 ms apart
+    assert _ratio_cell(3.0, None, 3.0) == '<td class="">3.00</td>'  # no numbers to weigh

@@ -12,7 +12,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import orjson
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
@@ -26,6 +25,7 @@ from shadow.run.lifecycle import client_session
 from shadow.run.pipeline import Pipeline
 from shadow.run.tally import Tally
 from shadow.stdio import Console
+from tests.support import event_of
 
 RUN_ID = "run-under-test"
 GUARD_S = 5.0  # a hang guard, never a timing assertion
@@ -104,7 +104,7 @@ class Harness:
         """The events written, `ts`, `run_id` and latency values checked and normalised away."""
         events = []
         for line in self.out.getvalue().splitlines():
-            event = orjson.loads(line)
+            event = event_of(line)
             assert list(event)[:3] == ["event", "ts", "run_id"]
             assert TS.fullmatch(event.pop("ts")) and event.pop("run_id") == RUN_ID
             if "latency_ms" in event:

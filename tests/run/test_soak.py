@@ -11,7 +11,6 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-import orjson
 import pytest
 
 from tests.support import (
@@ -19,6 +18,7 @@ from tests.support import (
     Shadow,
     assert_accounted,
     assert_no_orphans,
+    events_of,
     managed_config,
     run_shadow,
     shadow_cmd,
@@ -168,6 +168,9 @@ def test_a_crashed_server_is_restarted_and_the_run_goes_on(tmp_path: Path, tag: 
     summary = result.summary
     assert summary["restarts"]["candidate"]["restarts"] == 1
     assert summary["restarts"]["candidate"]["down_s"] > 0.1
+    assert "shadow: candidate exited unexpectedly" in result.stderr  # the summary explains
+    down_s = summary["restarts"]["candidate"]["down_s"]
+    assert f"shadow: candidate was restarted 1 time(s), down {down_s} s in all" in result.stderr
     errors = result.of("error")
     assert errors and all(e["side"] == "candidate" for e in errors)
     assert {e["error"] for e in errors} <= {"server_down", "disconnected", "reset", "refused"}
@@ -248,7 +251,7 @@ def test_live_view_only_on_a_terminal_and_never_on_stdout(tmp_path: Path, tag: s
         os.close(master)
     assert "top mismatching endpoints" in terminal and "p99" in terminal, terminal[-2000:]
     assert "GET /items/{int}" in terminal and "\x1b[" in terminal
-    events = [orjson.loads(line) for line in stdout.splitlines()]
+    events = events_of(stdout)
     assert events[-1]["event"] == "run_finished" and events[-1]["requests"] == 40
     piped = run_shadow(*args[3:], timeout=30)
     assert piped.events[-1]["requests"] == 40
