@@ -7,6 +7,7 @@ keeps the same footprint as a thirteen-request scenario.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -69,16 +70,29 @@ def _over(what: str, counts: EndpointTally, mismatch_rate: float, error_rate: fl
     return out
 
 
-def count_status(counts: dict[str, dict[str, int]], target: str, outcome: object) -> None:
-    """One answer of `target` in `counts`: its class (`2xx`...) and its exact code, or
-    `failed` for a request that got no answer."""
-    into = counts.setdefault(target, {})
-    if isinstance(outcome, Response):
-        code = str(outcome.status)
-        for key in (f"{code[0]}xx", code):
-            into[key] = into.get(key, 0) + 1
-    else:
-        into["failed"] = into.get("failed", 0) + 1
+_FAILED = ("failed",)
+
+
+@functools.lru_cache(maxsize=1024)
+def status_keys(status: int) -> tuple[str, str]:
+    """The keys an answer counts under: its class (`2xx`...) and its exact code."""
+    code = str(status)
+    return f"{code[0]}xx", code
+
+
+def count_answers(exchange: Exchange, *into: dict[str, dict[str, int]]) -> None:
+    """Each target's answer, counted in every table of `into` (per target: class and code, or
+    `failed` for a request that got no answer). The primary's second answer is not a target's."""
+    for target, outcome in exchange.outcomes.items():
+        if target == REPEAT:
+            continue
+        keys = status_keys(outcome.status) if isinstance(outcome, Response) else _FAILED
+        for table in into:
+            counts = table.get(target)
+            if counts is None:
+                counts = table[target] = {}
+            for key in keys:
+                counts[key] = counts.get(key, 0) + 1
 
 
 def both_failed(exchange: Exchange) -> str | None:
@@ -117,11 +131,6 @@ class EndpointTally:
         """Exchanges where the two sides answered alike: the matched ones and the transport
         errors of one kind on both sides."""
         return self.matched + self.both_failed_errors
-
-    def count_answers(self, exchange: Exchange) -> None:
-        for target, outcome in exchange.outcomes.items():
-            if target != REPEAT:  # the primary's second answer is not another target's
-                count_status(self.statuses, target, outcome)
 
     def count_diff(self, path: str, counts: dict[str, int] | None = None) -> None:
         counts = self.diffs if counts is None else counts
@@ -218,10 +227,7 @@ class Tally:
         ep = self.endpoint(exchange.endpoint or OTHER)
         ep.requests += 1
         self._record_latency(ep, exchange)
-        ep.count_answers(exchange)
-        for target, outcome in exchange.outcomes.items():
-            if target != REPEAT:
-                count_status(self.statuses, target, outcome)
+        count_answers(exchange, ep.statuses, self.statuses)
         self.noise += len(exchange.noise)
         for diff in exchange.noise:
             ep.count_diff(diff.path, ep.noise)
