@@ -13,6 +13,7 @@ import contextlib
 import os
 import sys
 import traceback
+from collections.abc import Callable
 from typing import IO
 
 
@@ -22,6 +23,7 @@ class Console:
     def __init__(self, verbosity: int = 0, stream: IO[str] | None = None) -> None:
         self.verbosity = verbosity
         self._stream = stream
+        self.scrub: Callable[[str], str] = str  # a run sets its scrubber's (secrets masked)
 
     @property
     def stream(self) -> IO[str]:
@@ -31,7 +33,7 @@ class Console:
     def _say(self, level: str, message: str) -> None:
         # stderr gone too: nothing left to tell
         with contextlib.suppress(OSError, ValueError):
-            print(f"shadow: {level}{message}", file=self.stream, flush=True)
+            print(f"shadow: {level}{self.scrub(message)}", file=self.stream, flush=True)
 
     def error(self, message: str) -> None:
         self._say("error: ", message)
@@ -52,7 +54,8 @@ class Console:
         """Say that `exc` is a bug in shadow, with its traceback (at any verbosity)."""
         self.error(f"internal error ({type(exc).__name__}): this is a bug in shadow")
         with contextlib.suppress(OSError, ValueError):
-            traceback.print_exception(exc, file=self.stream)
+            text = "".join(traceback.format_exception(exc))
+            print(self.scrub(text), end="", file=self.stream, flush=True)
 
 
 def point_at_devnull(fd: int) -> None:

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from shadow.config.auth import AuthProfile, parse_auth
-from shadow.config.redact import RedactConfig, parse_redact
+from shadow.config.redact import RedactConfig, mask_userinfo, parse_redact
 from shadow.config.replay import ReplayConfig, parse_replay
 from shadow.config.rules import EndpointRule, parse_endpoint, parse_rules
 from shadow.config.synth import SynthConfig, parse_synth
@@ -121,11 +121,14 @@ def check_targets(config: Config) -> None:
 
 
 def describe(config: Config) -> dict[str, Any]:
-    """The resolved config as JSON-able data (`shadow check`); env values and secrets masked."""
+    """The resolved config as JSON-able data (`shadow check`); env values, header values,
+    url userinfo and secrets masked."""
     out: dict[str, Any] = {"source": config.source, "targets": {}}
     for name, target in config.targets.items():
         data = dataclasses.asdict(target)
         data["env"] = dict.fromkeys(target.env, "***")
+        data["headers"] = [[name, "***"] for name, _ in target.headers]  # credentials, often
+        data["url"] = mask_userinfo(target.url)
         data["managed"] = target.managed
         out["targets"][name] = data
     out["replay"] = dataclasses.asdict(config.replay)

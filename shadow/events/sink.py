@@ -6,7 +6,9 @@ milliseconds, `Z`) and `run_id`, in that order, which keeps `head` and `grep` ou
 A reader that goes away (`shadow run | head -1`) is not an error: the sink notes it, stops
 writing, points fd 1 at /dev/null so the interpreter's final flush stays quiet, and tells the
 run through `on_closed`, which ends it as if interrupted. Any other write failure (a full
-disk) ends the run the same way, and is kept in `write_error` for the run to report.
+disk) ends the run the same way, and is kept in `write_error` for the run to report. Every
+line, whatever event it is and wherever its strings came from (a server's log tail, an
+answer's body), goes through the run's scrubber on its way out (shadow.events.scrub).
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from structlog.typing import Processor
 
 from shadow.events.curl import curl_command
 from shadow.events.redact import Redactor
+from shadow.events.scrub import Scrubber, credential_values
 from shadow.model import Behind, Exchange, Failure, Response, Sample, Usage
 from shadow.stdio import point_at_devnull
 
@@ -77,13 +80,15 @@ def _sanitize(value: Any, depth: int) -> Any:
 
 
 class _Writer:
-    """The bytes 'logger' structlog writes through: one write per event, flushed."""
+    """The bytes 'logger' structlog writes through: one write per event, masked, flushed."""
 
-    def __init__(self, stream: IO[bytes]) -> None:
+    def __init__(self, stream: IO[bytes], scrubber: Scrubber) -> None:
         self.stream = stream
+        self.scrubber = scrubber
+        self.extra: list[str] = []  # the secrets of the event being written (a record's)
 
     def msg(self, line: bytes) -> None:
-        self.stream.write(line)
+        self.stream.write(self.scrubber.line(line, self.extra))
         self.stream.flush()
 
     info = msg
@@ -103,15 +108,18 @@ class Sink:
         on_closed: Callable[[], None] | None = None,
         *,
         processors: Sequence[Processor] | None = None,
+        scrubber: Scrubber | None = None,
     ) -> None:
         self.run_id = run_id
+        self.scrubber = scrubber if scrubber is not None else Scrubber()
         self._stream = stream if stream is not None else sys.stdout.buffer
         self._on_closed = on_closed
         self.closed = False
         self.write_error: OSError | None = None  # why events could not be written, if so
         self.counts: dict[str, int] = {}
+        self._writer = _Writer(self._stream, self.scrubber)
         self._log = structlog.wrap_logger(
-            _Writer(self._stream),
+            self._writer,
             processors=[_order_fields, _render] if processors is None else list(processors),
             cache_logger_on_first_use=True,
         ).bind(run_id=run_id)
@@ -135,7 +143,7 @@ class Sink:
         if self.closed or not lines:
             return
         try:
-            self._stream.write(lines)
+            self._stream.write(self.scrubber.lines(lines))
             self._stream.flush()
         except OSError as exc:
             if not (isinstance(exc, BrokenPipeError) or exc.errno in (errno.EPIPE, errno.EBADF)):
@@ -225,6 +233,27 @@ class Sink:
         """
         redactor = redact if isinstance(redact, Redactor) else Redactor(redact)
         request = redactor.request(exchange.record)
+        # The record's own credentials: a server that echoes them must not show them.
+        self._writer.extra = [
+            part
+            for name, value in exchange.record.headers
+            if name.lower() in redactor.headers
+            for part in credential_values(value)
+        ]
+        try:
+            self._exchange(exchange, outcome, redactor, request, show_noise, auth_header)
+        finally:
+            self._writer.extra = []
+
+    def _exchange(
+        self,
+        exchange: Exchange,
+        outcome: str,
+        redactor: Redactor,
+        request: dict[str, Any],
+        show_noise: bool,
+        auth_header: str | None,
+    ) -> None:
         fields = _exchange_fields(exchange, request)
         if outcome == "error":
             self.emit(

@@ -28,6 +28,7 @@ from shadow.config.settings import RunSettings
 from shadow.errors import OutputError, ShadowError, TargetError, UsageError
 from shadow.events.sink import Sink
 from shadow.model import SIDES
+from shadow.run.secrets import run_scrubber
 from shadow.run.stop import Stop, capture_signals
 from shadow.run.tally import Tally
 from shadow.servers.supervisor import Supervisor
@@ -99,7 +100,10 @@ class Lifecycle:
         self.console = console
         self.stop = Stop()
         self.run_id = uuid.uuid4().hex[:12]
-        self.sink = Sink(self.run_id, stream, on_closed=self.events_closed)
+        # The one holder of the run's secret values: events, stderr and server logs use it.
+        self.scrubber = run_scrubber(self.config)
+        console.scrub = self.scrubber.text
+        self.sink = Sink(self.run_id, stream, on_closed=self.events_closed, scrubber=self.scrubber)
         self.tally = Tally([s for s in (*SIDES, "secondary") if s in self.config.targets])
         self.started = time.monotonic()
         self.supervisor: Supervisor | None = None
@@ -147,7 +151,9 @@ class Lifecycle:
     async def _with_servers(self, session: aiohttp.ClientSession, job: Job) -> int:
         """Servers up, the job's replay, servers down; the exit code a server failure gives
         (0 when none did)."""
-        supervisor = Supervisor(self.config.targets, self.run_dir, self.sink, session)
+        supervisor = Supervisor(
+            self.config.targets, self.run_dir, self.sink, session, self.scrubber.pattern
+        )
         if not await self._start(supervisor):
             return 0
         try:

@@ -17,8 +17,13 @@ Why a keeper, and not a parent-death signal set in the server:
 - The server itself gets `PR_SET_PDEATHSIG` = SIGKILL towards the keeper, set in the keeper's
   only thread: should the keeper itself be KILLed, the server goes with it.
 
-Protocol: shadow writes one JSON object on stdin (`argv`, `cwd`, `env`, `grace_s`) and keeps
-stdin open; the keeper answers one JSON line on stdout, `{"pid": N}` or `{"error": ...,
+The server's output goes to the keeper's stderr (the log file), through the keeper when
+shadow gives a `mask`: a regular expression of the run's secret values (shadow.events.scrub
+builds it), each match written as `[REDACTED]` (group `u`, a url's userinfo, as
+`[REDACTED]@`), line by line.
+
+Protocol: shadow writes one JSON object on stdin (`argv`, `cwd`, `env`, `grace_s`, `mask`) and
+keeps stdin open; the keeper answers one JSON line on stdout, `{"pid": N}` or `{"error": ...,
 "filename": ...}` (then exits 127). SIGTERM: TERM every descendant outside the server's group
 (shadow TERMs the group itself). SIGUSR1: KILL every descendant now. When the server (the
 leader) exits, what it left is TERMed, given `grace_s`, then KILLed; then the keeper exits as
@@ -33,6 +38,7 @@ import contextlib
 import ctypes
 import json
 import os
+import re
 import resource
 import select
 import signal
@@ -45,6 +51,8 @@ PR_SET_PDEATHSIG = 1
 PR_SET_CHILD_SUBREAPER = 36
 POLL_S = 0.02
 KILL_ROUNDS = 500  # x POLL_S: how long a KILL sweep may take before the keeper gives up
+LINE_LIMIT = 64 * 1024  # a longer line is masked and written in pieces
+REDACTED = b"[REDACTED]"
 
 _libc: Any = None
 
@@ -103,6 +111,60 @@ def outside_group(pids: list[int], pgid: int) -> list[int]:
     return kept
 
 
+class LogFilter:
+    """The server's output, masked line by line, to the keeper's stderr (the log file)."""
+
+    def __init__(self, fd: int, mask: str) -> None:
+        self.fd = fd
+        self.pattern = re.compile(mask.encode())
+        self.pending = b""
+        self.open = True
+
+    def feed(self, block: bool = True) -> bool:
+        """Read what is there; False at the end of the output (then all is written)."""
+        try:
+            data = os.read(self.fd, 1 << 16) if block else _read_nowait(self.fd)
+        except BlockingIOError:
+            return True
+        if not data:
+            self.open = False
+            self.write(self.pending)
+            self.pending = b""
+            os.close(self.fd)
+            return False
+        self.pending += data
+        cut = self.pending.rfind(b"\n") + 1
+        if cut == 0 and len(self.pending) > LINE_LIMIT:
+            cut = len(self.pending)
+        if cut:
+            self.write(self.pending[:cut])
+            self.pending = self.pending[cut:]
+        return True
+
+    def write(self, data: bytes) -> None:
+        view = memoryview(self.pattern.sub(_mask, data))
+        with contextlib.suppress(OSError):  # a full disk: the output is lost, not the server
+            while view:
+                view = view[os.write(2, view) :]
+
+    def drain(self) -> None:
+        """After every writer has ended: the rest of the output, then the end."""
+        while self.open and self.feed(block=False):
+            pass
+
+
+def _read_nowait(fd: int) -> bytes:
+    os.set_blocking(fd, False)
+    try:
+        return os.read(fd, 1 << 16)
+    finally:
+        os.set_blocking(fd, True)
+
+
+def _mask(found: re.Match[bytes]) -> bytes:
+    return REDACTED + b"@" if found.group("u") else REDACTED
+
+
 class Keeper:
     """The keeper's state: its server, what was asked, and what the server exited with."""
 
@@ -113,6 +175,7 @@ class Keeper:
         self.status: int | None = None  # the leader's wait status, once it has exited
         self.killing = False  # SIGUSR1 or shadow gone: KILL, no grace
         self.terming = False
+        self.log: LogFilter | None = None
         self.wake_r, wake_w = os.pipe()
         os.set_blocking(wake_w, False)
         signal.set_wakeup_fd(wake_w)
@@ -133,20 +196,24 @@ class Keeper:
             if os.getppid() != self.me:  # the keeper died before the line above
                 os._exit(1)
 
+        out_r, out = (os.pipe()) if config.get("mask") else (-1, 2)
         try:
             proc = subprocess.Popen(
                 config["argv"],
                 cwd=config.get("cwd"),
                 env=config["env"],
                 stdin=subprocess.DEVNULL,
-                stdout=2,
-                stderr=2,
+                stdout=out,
+                stderr=out,
                 start_new_session=True,
                 preexec_fn=die_with_keeper,  # noqa: PLW1509 - the keeper has one thread
             )
         except OSError as exc:
             report({"error": exc.strerror or str(exc), "filename": _text(exc.filename)})
             sys.exit(127)
+        if out_r >= 0:
+            os.close(out)  # the server's now: the end of output comes when its last copy closes
+            self.log = LogFilter(out_r, config["mask"])
         self.leader = proc.pid
         proc.returncode = 0  # reaped by waitpid(-1) below, not by Popen
         report({"pid": proc.pid})
@@ -165,12 +232,17 @@ class Keeper:
     def wait(self, timeout_s: float | None) -> None:
         """Until a signal, shadow's end (stdin), or `timeout_s`; then reap what ended."""
         watched = [self.wake_r] if self.killing else [0, self.wake_r]
+        log = self.log if self.log is not None and self.log.open else None
+        if log is not None:
+            watched.append(log.fd)
         with contextlib.suppress(InterruptedError):
             readable, _, _ = select.select(watched, [], [], timeout_s)
             if self.wake_r in readable:
                 os.read(self.wake_r, 512)
             if 0 in readable and not os.read(0, 4096):
                 self.killing = True  # shadow is gone
+            if log is not None and log.fd in readable:
+                log.feed()
         self.reap()
 
     def run(self) -> None:
@@ -262,6 +334,8 @@ def main() -> None:
     prctl(PR_SET_CHILD_SUBREAPER, 1)
     keeper.spawn(config)
     keeper.run()
+    if keeper.log is not None:
+        keeper.log.drain()
     keeper.exit_as_server()
 
 

@@ -92,8 +92,11 @@ class ManagedServer:
         run_dir: Path,
         events: ServerEvents,
         on_unexpected_exit: Callable[[ManagedServer], None] | None = None,
+        log_mask: Callable[[], str] | None = None,
     ) -> None:
         self.target = target
+        # The regular expression of what the keeper masks in the log (shadow.events.scrub).
+        self._log_mask = log_mask
         self.run_dir = Path(run_dir)
         self.log_path = self.run_dir / f"{target.name}.log"
         self.events = events
@@ -129,7 +132,8 @@ class ManagedServer:
         log_fd = os.open(self.log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
         try:
             self._log_offset = os.lseek(log_fd, 0, os.SEEK_END)
-            self._proc, self.pid = await _spawn(self.target, log_fd)
+            mask = self._log_mask() if self._log_mask is not None else ""
+            self._proc, self.pid = await _spawn(self.target, log_fd, mask)
         finally:
             os.close(log_fd)
         _live_groups[self.pid] = self._proc.pid
@@ -320,7 +324,9 @@ def not_ready_message(target: TargetConfig) -> str:
     )
 
 
-async def _spawn(target: TargetConfig, log_fd: int) -> tuple[asyncio.subprocess.Process, int]:
+async def _spawn(
+    target: TargetConfig, log_fd: int, mask: str = ""
+) -> tuple[asyncio.subprocess.Process, int]:
     """Start the target's keeper, which starts the server; the keeper and the server's pid."""
     argv = target.command
     keeper = await asyncio.create_subprocess_exec(
@@ -339,6 +345,7 @@ async def _spawn(target: TargetConfig, log_fd: int) -> tuple[asyncio.subprocess.
         "cwd": target.cwd,
         "env": _child_env(target),
         "grace_s": target.shutdown_grace_s,
+        "mask": mask,
     }
     payload = orjson.dumps(config)
     # stdin stays open for as long as shadow lives: its end is what the keeper watches.

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import os
-from collections.abc import Coroutine, Iterable, Mapping
+from collections.abc import Callable, Coroutine, Iterable, Mapping
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
@@ -34,6 +34,7 @@ class Supervisor:
         run_dir: Path,
         events: ServerEvents,
         session: aiohttp.ClientSession,
+        log_mask: Callable[[], str] | None = None,
     ) -> None:
         self.targets: dict[str, TargetConfig] = dict(targets)
         self.failed = asyncio.Event()
@@ -45,7 +46,7 @@ class Supervisor:
         self.restarts = Restarts(session, self._restarted, self._fail)
         self.ready_at: dict[str, float] = {}  # target -> loop time of its last server_ready
         self._servers = {
-            name: ManagedServer(target, run_dir, events, self._server_died)
+            name: ManagedServer(target, run_dir, events, self._server_died, log_mask)
             for name, target in targets.items()
             if target.managed
         }
