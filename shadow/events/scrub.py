@@ -15,11 +15,13 @@ later):
 - per exchange, the credentials the record carries (`sink.exchange` passes them).
 
 What is masked, in every string of every event (keys too) and every line on stderr and in
-the servers' logs (the keeper applies the same `patterns()`): each known value (at least
+the servers' logs (the keeper applies the same `keeper_mask()`): each known value (at least
 `MIN_SECRET_CHARS` long: a shorter one cannot be told from ordinary text), every JWT-shaped
 string (`eyJ...`.`eyJ...`.`...`) and the userinfo of every url (`http://user:pw@host` shows as
-`http://[REDACTED]@host`). A line is searched once as rendered (one regex pass); only a line
-that holds something is parsed, masked string by string, and written again.
+`http://[REDACTED]@host`). A rendered line is first searched for each value's bytes and for
+the two shapes' literal starts (substring tests, no alternation: those are what keep it
+cheap); only a line that holds something is parsed, masked string by string, and written
+again.
 """
 
 from __future__ import annotations
@@ -36,7 +38,10 @@ from shadow.model import REDACTED
 
 MIN_SECRET_CHARS = 6
 JWT = r"eyJ[A-Za-z0-9_-]{2,}\.eyJ[A-Za-z0-9_-]{2,}\.[A-Za-z0-9_-]*"
-USERINFO = r"(?<=://)[^/?#@\s\"'\\<>]+@"
+USERINFO = r"://[^/?#@\s\"'\\<>]+@"
+# Each its own pattern: a literal start lets the regex engine skip ahead, an alternation not.
+_JWT, _JWT_BYTES = re.compile(JWT), re.compile(JWT.encode())
+_USERINFO, _USERINFO_BYTES = re.compile(USERINFO), re.compile(USERINFO.encode())
 SECRET_NAME = re.compile(
     r"KEY|SECRET|TOKEN|PASS|PWD|AUTH|CREDENTIAL|PRIVATE|SESSION|COOKIE|SALT|SIGNATURE|CERT|DSN",
     re.IGNORECASE,
@@ -87,8 +92,8 @@ class Scrubber:
 
     def __init__(self, values: Iterable[str] = ()) -> None:
         self.values: set[str] = set()
-        self._text = re.compile(self.pattern())
-        self._line = re.compile(self.pattern().encode())
+        self._known: re.Pattern[str] | None = None
+        self._forms: list[bytes] = []  # each value as a rendered line may hold it
         self.add(values)
 
     def add(self, values: Iterable[str]) -> None:
@@ -97,22 +102,36 @@ class Scrubber:
         if not fresh:
             return
         self.values |= fresh
-        self._text = re.compile(self.pattern())
-        # As a rendered line holds them: JSON-escaped (quotes, backslashes, control bytes).
+        # Longest first: a value that holds another is masked whole.
         known = sorted(self.values, key=len, reverse=True)
-        escaped = [re.escape(_escaped(v)) for v in known]
-        self._line = re.compile(b"|".join([*escaped, self.pattern().encode()]))
+        self._known = re.compile("|".join(re.escape(v) for v in known))
+        raw = {v.encode("utf-8", "surrogatepass") for v in known}
+        self._forms = sorted(raw | {_escaped(v) for v in known}, key=len, reverse=True)
 
-    def pattern(self) -> str:
-        """The masking as one regular expression: the known values (longest first, so a value
-        that holds another is masked whole), JWTs, and url userinfo as the group `u`. The
-        keeper applies it to the servers' logs, as bytes."""
-        known = sorted(self.values, key=len, reverse=True)
-        return "|".join([*(re.escape(v) for v in known), JWT, f"(?P<u>{USERINFO})"])
+    def keeper_mask(self) -> dict[str, Any]:
+        """The masking for the keeper, which imports nothing of shadow and applies it to the
+        servers' output as bytes: the values, and the two shapes."""
+        return {"values": sorted(self.values), "jwt": JWT, "userinfo": USERINFO}
 
     def text(self, value: str) -> str:
         """`value` with every secret, JWT and url userinfo masked."""
-        return self._text.sub(_mask, value)
+        # Substring tests first: C-speed, and a string rarely holds anything.
+        if self._known is not None and any(v in value for v in self.values):
+            value = self._known.sub(REDACTED, value)
+        if "eyJ" in value:
+            value = _JWT.sub(REDACTED, value)
+        if "://" in value and "@" in value:
+            value = _USERINFO.sub(f"://{REDACTED}@", value)
+        return value
+
+    def holds(self, rendered: bytes) -> bool:
+        """Whether a rendered line holds anything to mask."""
+        for form in self._forms:
+            if form in rendered:
+                return True
+        return (b"eyJ" in rendered and _JWT_BYTES.search(rendered) is not None) or (
+            b"://" in rendered and _USERINFO_BYTES.search(rendered) is not None
+        )
 
     def line(self, rendered: bytes, extra: Iterable[str] = ()) -> bytes:
         """A rendered event line, masked; `extra`: this event's own secrets (a record's)."""
@@ -128,17 +147,20 @@ class Scrubber:
         if extra:
             scrubber = Scrubber(self.values)
             scrubber.add(extra)
-        if not scrubber._line.search(rendered):
+        if not scrubber.holds(rendered):
             return rendered
         try:
             event = orjson.loads(rendered)
-        except orjson.JSONDecodeError:
-            return scrubber._line.sub(REDACTED.encode(), rendered)
+        except orjson.JSONDecodeError:  # not ours to parse: mask the bytes as they are
+            for form in scrubber._forms:
+                rendered = rendered.replace(form, REDACTED.encode())
+            rendered = _JWT_BYTES.sub(REDACTED.encode(), rendered)
+            return _USERINFO_BYTES.sub(f"://{REDACTED}@".encode(), rendered)
         return orjson.dumps(scrubber.value(event), option=_OPTIONS)
 
     def lines(self, chunk: bytes) -> bytes:
         """Whole rendered lines (a `--workers` child's), each masked."""
-        if not self._line.search(chunk):
+        if not self.holds(chunk):
             return chunk
         return b"".join(self.line(line) for line in chunk.splitlines(keepends=True))
 
@@ -172,7 +194,3 @@ def secret_forms(secret: str) -> list[str]:
 def _escaped(value: str) -> bytes:
     """`value` as it stands inside a JSON string orjson wrote."""
     return orjson.dumps(value.encode("utf-8", "surrogatepass").decode("utf-8", "replace"))[1:-1]
-
-
-def _mask(found: re.Match[str]) -> str:
-    return f"{REDACTED}@" if found.group("u") else REDACTED

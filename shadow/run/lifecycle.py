@@ -152,7 +152,7 @@ class Lifecycle:
         """Servers up, the job's replay, servers down; the exit code a server failure gives
         (0 when none did)."""
         supervisor = Supervisor(
-            self.config.targets, self.run_dir, self.sink, session, self.scrubber.pattern
+            self.config.targets, self.run_dir, self.sink, session, self.scrubber.keeper_mask
         )
         if not await self._start(supervisor):
             return 0

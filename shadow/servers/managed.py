@@ -34,7 +34,7 @@ import subprocess
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 import aiohttp
 import orjson
@@ -92,7 +92,7 @@ class ManagedServer:
         run_dir: Path,
         events: ServerEvents,
         on_unexpected_exit: Callable[[ManagedServer], None] | None = None,
-        log_mask: Callable[[], str] | None = None,
+        log_mask: Callable[[], dict[str, Any]] | None = None,
     ) -> None:
         self.target = target
         # The regular expression of what the keeper masks in the log (shadow.events.scrub).
@@ -132,7 +132,7 @@ class ManagedServer:
         log_fd = os.open(self.log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
         try:
             self._log_offset = os.lseek(log_fd, 0, os.SEEK_END)
-            mask = self._log_mask() if self._log_mask is not None else ""
+            mask = self._log_mask() if self._log_mask is not None else None
             self._proc, self.pid = await _spawn(self.target, log_fd, mask)
         finally:
             os.close(log_fd)
@@ -325,7 +325,7 @@ def not_ready_message(target: TargetConfig) -> str:
 
 
 async def _spawn(
-    target: TargetConfig, log_fd: int, mask: str = ""
+    target: TargetConfig, log_fd: int, mask: dict[str, Any] | None = None
 ) -> tuple[asyncio.subprocess.Process, int]:
     """Start the target's keeper, which starts the server; the keeper and the server's pid."""
     argv = target.command

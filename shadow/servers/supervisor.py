@@ -34,7 +34,7 @@ class Supervisor:
         run_dir: Path,
         events: ServerEvents,
         session: aiohttp.ClientSession,
-        log_mask: Callable[[], str] | None = None,
+        log_mask: Callable[[], dict[str, Any]] | None = None,
     ) -> None:
         self.targets: dict[str, TargetConfig] = dict(targets)
         self.failed = asyncio.Event()
