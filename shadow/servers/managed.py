@@ -10,10 +10,13 @@ Why it is built this way:
   the pipe closes and the keeper KILLs every descendant of the server, also those that
   double-forked out of the group; when the server exits, the keeper ends what it left before
   exiting itself with the server's status, which is what shadow waits for.
-- stdout and stderr go straight to `RUN_DIR/<target>.log`. The kernel writes them, so a child
-  can never block on a full pipe, whatever shadow is doing (or not doing) at that moment.
+- stdout and stderr go to `RUN_DIR/<target>.log` through the keeper, which masks the run's
+  secrets in them (shadow.events.scrub). The keeper is a process of its own that does
+  nothing else, so a child never blocks on a full pipe, whatever shadow is doing (or not
+  doing) at that moment.
 - Stopping is TERM, a grace period, then KILL of the whole group and of every descendant
-  outside it, through the keeper (trio's `_posix_deliver_cancel` shape). It runs in its own task, shielded: a caller cancelled by Ctrl-C or by a `wait_for`
+  outside it, through the keeper (trio's `_posix_deliver_cancel` shape). It runs in its own
+  task, shielded: a caller cancelled by Ctrl-C or by a `wait_for`
   timeout still waits for the group to be gone before the cancellation goes on (the point of
   anyio's `Process.aclose`). If even that task is cancelled, the group is KILLed
   synchronously; an `atexit` hook KILLs any group still registered if the loop dies, and the

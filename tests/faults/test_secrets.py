@@ -214,3 +214,21 @@ def test_shadow_check_masks_static_headers_and_url_passwords(tmp_path: Path) -> 
     assert described["targets"]["primary"]["url"] == "http://***@127.0.0.1:8001"
     for secret in (URL_PASSWORD, STATIC_TOKEN, RECORDED_KEY, ENV_SECRET):
         assert secret.encode() not in result.stdout + result.stderr.encode()
+
+
+def test_a_password_in_an_attached_url_stays_out_of_the_start_failure(tmp_path: Path) -> None:
+    port = free_port()  # nothing listens there: the health check fails, naming the url
+    config = tmp_path / "check.toml"
+    config.write_text(
+        f'[targets.primary]\nurl = "http://alice:{URL_PASSWORD}@127.0.0.1:{port}"\n'
+        'health = { path = "/health", timeout_s = 0.3, interval_s = 0.05 }\n'
+        f'[targets.candidate]\nurl = "http://127.0.0.1:{port}"\n'
+        'health = { path = "/health", timeout_s = 0.3, interval_s = 0.05 }\n'
+    )
+    log = write_jsonl(tmp_path / "log.jsonl", [{"method": "GET", "path": "/x"}])
+    result = run_shadow("run", "-c", str(config), str(log))
+    assert result.returncode == 3, result.stderr
+    assert f"did not answer GET http://[REDACTED]@127.0.0.1:{port}/health" in result.stderr
+    assert result.summary["requests"] == 0 and "Traceback" not in result.stderr
+    for secret in (URL_PASSWORD, base64.b64encode(f"alice:{URL_PASSWORD}".encode()).decode()):
+        assert secret.encode() not in result.stdout + result.stderr.encode()
