@@ -17,7 +17,7 @@ later):
 What is masked, in every string of every event (keys too) and every line on stderr and in
 the servers' logs (the keeper applies the same `keeper_mask()`): each known value (at least
 `MIN_SECRET_CHARS` long: a shorter one cannot be told from ordinary text), every JWT-shaped
-string (`eyJ...`.`eyJ...`.`...`) and the userinfo of every url (`http://user:pw@host` shows as
+string (`eyJ...`.`eyJ...`, signed or cut short by an excerpt) and the userinfo of every url (`http://user:pw@host` shows as
 `http://[REDACTED]@host`). A rendered line is first searched for each value's bytes and for
 the two shapes' literal starts (substring tests, no alternation: those are what keep it
 cheap); only a line that holds something is parsed, masked string by string, and written
@@ -37,7 +37,8 @@ import orjson
 from shadow.model import REDACTED
 
 MIN_SECRET_CHARS = 6
-JWT = r"eyJ[A-Za-z0-9_-]{2,}\.eyJ[A-Za-z0-9_-]{2,}\.[A-Za-z0-9_-]*"
+# A JWT, or what an excerpt cut short leaves of one: a header and (part of) the claims.
+JWT = r"eyJ[A-Za-z0-9_-]{2,}\.eyJ[A-Za-z0-9_-]*(?:\.[A-Za-z0-9_-]*)?"
 USERINFO = r"://[^/?#@\s\"'\\<>]+@"
 # Each its own pattern: a literal start lets the regex engine skip ahead, an alternation not.
 _JWT, _JWT_BYTES = re.compile(JWT), re.compile(JWT.encode())

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 import sys
 from pathlib import Path
 
@@ -47,8 +48,9 @@ SECRETS = [
     URL_PASSWORD,
     base64.b64encode(f"alice:{URL_PASSWORD}".encode()).decode(),
     STATIC_TOKEN,
-    "eyJ",  # every JWT, the ones shadow mints included, starts so
 ]
+# Every JWT, the ones shadow mints included, and what an excerpt cut short leaves of one.
+JWT_SHAPE = re.compile(rb"eyJ[\w-]+\.eyJ")
 
 
 def echo_target(name: str, tag: str, *args: str, url: str = "http://127.0.0.1:0") -> str:
@@ -95,6 +97,8 @@ def records(tmp_path: Path) -> Path:
              "headers": {"Cookie": f"sid={RECORDED_COOKIE}"}},
             {"method": "POST", "path": "/e", "auth": "svc", "body": {"pw": DB_PASSWORD}},
             {"method": "GET", "path": "/f", "auth": "tok"},
+            {"method": "GET", "path": "/text", "auth": "svc",
+             "headers": {"Authorization": f"Bearer {RECORDED_JWT}"}},
         ],
     )  # fmt: skip
 
@@ -118,9 +122,10 @@ def assert_no_secret(tmp_path: Path, *outputs: bytes | str) -> None:
     files = [p for p in tmp_path.rglob("*") if p.is_file() and p.name not in inputs]
     assert any(p.parent.name == "run" for p in files), files
     blobs += [p.read_bytes() for p in files]
-    for secret in SECRETS:
-        for blob in blobs:
+    for blob in blobs:
+        for secret in SECRETS:
             assert secret.encode() not in blob, (secret, blob[:3000])
+        assert not JWT_SHAPE.search(blob), blob[:3000]
 
 
 def report_outputs(tmp_path: Path) -> list[bytes]:
@@ -138,14 +143,19 @@ def test_echoed_credentials_jwts_and_env_secrets_never_show(
     args = ["--workers", str(workers)] if workers > 1 else []
     result = with_events(run(tmp_path, write_config(tmp_path, tag), *args), tmp_path)
     summary = check_run(result, tag, 1)
-    assert (summary["requests"], summary["mismatched"], summary["errors"]) == (6, 6, 0)
+    assert (summary["requests"], summary["mismatched"], summary["errors"]) == (7, 7, 0)
     assert_no_secret(tmp_path, result.stderr, *report_outputs(tmp_path))
     mismatches = result.of("mismatch")
     paths = [m["request"]["path"] for m in mismatches]
-    assert sorted(paths) == ["/a?token=[REDACTED]", "/b", "/c", "/d?key=[REDACTED]", "/e", "/f"]
+    assert sorted(paths) == [
+        "/a?token=[REDACTED]", "/b", "/c", "/d?key=[REDACTED]", "/e", "/f", "/text",
+    ]  # fmt: skip
     # The echoes are there, masked: what differs is still shown.
     missing = [d for m in mismatches for d in m["diffs"] if d["path"] == "/echo"]
     assert len(missing) == 6 and all("[REDACTED]" in json.dumps(d) for d in missing)
+    (text,) = [m for m in mismatches if m["request"]["path"] == "/text"]
+    (body,) = [d for d in text["diffs"] if d["kind"] == "body"]
+    assert "[REDACTED]" in body["primary"]["excerpt"], body
     log = (tmp_path / "run" / "primary.log").read_text()
     assert "SECRET_KEY=[REDACTED]" in log and "DATABASE_URL=[REDACTED]" in log
 

@@ -66,7 +66,10 @@ def main() -> None:
                 payload["echo"] = echo
             names = {k.lower(): v for k, v in self.headers.items()}
             headers = {f"X-Echo-{k}": names[k] for k in ECHOED if k in names}
-            self.send(200, json.dumps(payload).encode(), headers)
+            answer = json.dumps(payload).encode()
+            if self.path.startswith("/text"):  # not JSON: a `body` difference with excerpts
+                answer = f"{args.variant} saw {json.dumps(echo)}".encode()
+            self.send(200, answer, headers)
             with lock:
                 served[0] += 1
                 if args.exit_after and served[0] >= args.exit_after:
