@@ -54,6 +54,13 @@ LINE_LIMIT = 64 * 1024  # a longer line is masked and written in pieces
 REDACTED = b"[REDACTED]"
 
 _libc: Any = None
+# Signals that would end the keeper (and orphan what it keeps) if left at their default.
+_IGNORED_NAMES = ("SIGHUP", "SIGINT", "SIGQUIT", "SIGUSR2", "SIGALRM", "SIGVTALRM", "SIGPROF")
+IGNORED = [
+    getattr(signal, n)
+    for n in (*_IGNORED_NAMES, "SIGXCPU", "SIGIO", "SIGPWR")
+    if hasattr(signal, n)
+]
 
 
 def prctl(option: int, value: int) -> bool:
@@ -188,16 +195,16 @@ class Keeper:
         self.wake_r, wake_w = os.pipe()
         os.set_blocking(wake_w, False)
         signal.set_wakeup_fd(wake_w)
-        for signum in (signal.SIGTERM, signal.SIGUSR1, signal.SIGCHLD, signal.SIGINT):
+        for signum in (signal.SIGTERM, signal.SIGUSR1, signal.SIGCHLD, *IGNORED):
             signal.signal(signum, self._on_signal)
-        signal.signal(signal.SIGHUP, self._on_signal)
 
     def _on_signal(self, signum: int, _: object) -> None:
         if signum == signal.SIGUSR1:
             self.killing = True
         elif signum == signal.SIGTERM:
             self.terming = True
-        # SIGCHLD: reaped in the loop. SIGINT, SIGHUP: not for the keeper (they are shadow's).
+        # SIGCHLD: reaped in the loop. The others: not for the keeper, which must outlive its
+        # server (a handler, not SIG_IGN, so that the server does not inherit them ignored).
 
     def spawn(self, config: dict[str, Any]) -> None:
         def die_with_keeper() -> None:

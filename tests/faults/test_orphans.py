@@ -121,3 +121,32 @@ def test_a_daemon_that_left_the_group_is_ended_at_teardown(tmp_path: Path, tag: 
     assert_gone([daemon], timeout_s=0)
     summary = check_run(result, tag, 0)
     assert summary["matched"] == 3
+
+
+def test_signals_sent_to_a_keeper_do_not_leave_its_server_behind(tmp_path: Path, tag: str) -> None:
+    """A stray signal to a keeper (all of those that would end a process by default) leaves
+    it keeping its server: SIGKILL of shadow afterwards still ends everything."""
+    config = fixed_port_config(tmp_path, tag)
+    proc, events = start_run(tmp_path, config)
+    try:
+        servers = [e["pid"] for e in wait_events(proc, events, "server_ready", 2)]
+        pids = [*servers, daemon_pid(tmp_path / "run" / "primary.log")]
+        keepers = [
+            p for p in psutil.Process(proc.pid).children() if "keeper.py" in " ".join(p.cmdline())
+        ]
+        assert len(keepers) == 2
+        for keeper in keepers:
+            for signum in (signal.SIGHUP, signal.SIGINT, signal.SIGUSR2, signal.SIGALRM):
+                keeper.send_signal(signum)
+        wait_events(proc, events, "match", 2)
+        assert all(keeper.is_running() for keeper in keepers)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=10)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        assert proc.stderr is not None
+        proc.stderr.close()
+    assert_gone([*pids, *(k.pid for k in keepers)], timeout_s=WAIT_S)
+    assert_no_orphans(tag)
