@@ -13,6 +13,7 @@ import contextlib
 import os
 import sys
 import traceback
+from collections.abc import Callable
 from typing import IO
 
 
@@ -38,6 +39,7 @@ class Console:
     def __init__(self, verbosity: int = 0, stream: IO[str] | None = None) -> None:
         self.verbosity = verbosity
         self._stream = stream
+        self.scrub: Callable[[str], str] = str  # a run sets its scrubber's (secrets masked)
 
     @property
     def stream(self) -> IO[str]:
@@ -50,7 +52,7 @@ class Console:
             level = f"{_LEVEL_COLORS[level]}{level}\x1b[0m"
         # stderr gone too: nothing left to tell
         with contextlib.suppress(OSError, ValueError):
-            print(f"shadow: {level}{message}", file=stream, flush=True)
+            print(f"shadow: {level}{self.scrub(message)}", file=stream, flush=True)
 
     def error(self, message: str) -> None:
         self._say("error: ", message)
@@ -71,7 +73,8 @@ class Console:
         """Say that `exc` is a bug in shadow, with its traceback (at any verbosity)."""
         self.error(f"internal error ({type(exc).__name__}): this is a bug in shadow")
         with contextlib.suppress(OSError, ValueError):
-            traceback.print_exception(exc, file=self.stream)
+            text = "".join(traceback.format_exception(exc))
+            print(self.scrub(text), end="", file=self.stream, flush=True)
 
 
 def same_terminal(fd: int, other: int) -> bool:

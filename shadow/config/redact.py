@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from urllib.parse import urlsplit, urlunsplit
 
 from shadow.config.table import UNSET, Table
 from shadow.errors import InvalidValue
@@ -22,6 +23,17 @@ class RedactConfig:
                 raise InvalidValue(
                     "paths", f"{pattern!r} is not a JSON Pointer pattern (start it with /)"
                 )
+
+
+def mask_userinfo(url: str) -> str:
+    """`url` with its userinfo (`user:password@`) shown as `***@`."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return url
+    if "@" not in parts.netloc:
+        return url
+    return urlunsplit(parts._replace(netloc="***@" + parts.netloc.rpartition("@")[2]))
 
 
 def parse_redact(t: Table) -> RedactConfig:

@@ -3,7 +3,7 @@
 Each table is written from its dataclass with the key names of the file (`status`, not the
 field `compare_status`; `lane.from`, not `source`), so the output can be read, diffed and
 loaded again as a config. Values that are secrets or may hold them are masked: target `env`
-values and the values of credential and `[redact]` headers. The env files' variables are named in a comment,
+values, the values of credential and `[redact]` headers, and a url's userinfo. The env files' variables are named in a comment,
 never shown.
 """
 
@@ -14,6 +14,7 @@ from typing import Any
 import tomli_w
 
 from shadow.config.load import Config
+from shadow.config.redact import mask_userinfo
 from shadow.config.replay import ReplayConfig
 from shadow.config.targets import TargetConfig
 from shadow.model import CREDENTIAL_HEADERS, CompareRules
@@ -23,7 +24,7 @@ MASK = "***"
 
 def _target(target: TargetConfig, hidden: frozenset[str]) -> dict[str, Any]:
     health = target.health
-    out: dict[str, Any] = {"url": target.url}
+    out: dict[str, Any] = {"url": mask_userinfo(target.url)}
     if target.command:
         out["command"] = list(target.command)
     if target.cwd is not None:

@@ -6,7 +6,9 @@ milliseconds, `Z`) and `run_id`, in that order, which keeps `head` and `grep` ou
 A reader that goes away (`shadow run | head -1`) is not an error: the sink notes it, stops
 writing, points fd 1 at /dev/null so the interpreter's final flush stays quiet, and tells the
 run through `on_closed`, which ends it as if interrupted. Any other write failure (a full
-disk) ends the run the same way, and is kept in `write_error` for the run to report.
+disk) ends the run the same way, and is kept in `write_error` for the run to report. Every
+line, whatever event it is and wherever its strings came from (a server's log tail, an
+answer's body), goes through the run's scrubber on its way out (shadow.events.scrub).
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from structlog.typing import Processor
 from shadow.events.curl import curl_command
 from shadow.events.fit import fit_event, mark
 from shadow.events.redact import Redactor
+from shadow.events.scrub import Scrubber, credential_values
 from shadow.model import Behind, Exchange, Failure, Response, Sample, Usage
 from shadow.stdio import point_at_devnull
 
@@ -82,13 +85,15 @@ _UNWATCHED = (b'{"event":"match"', b'{"event":"progress"')
 
 
 class _Writer:
-    """The bytes 'logger' structlog writes through: one write per event, flushed."""
+    """The bytes 'logger' structlog writes through: one write per event, masked, flushed."""
 
-    def __init__(self, stream: IO[bytes]) -> None:
+    def __init__(self, stream: IO[bytes], scrubber: Scrubber) -> None:
         self.stream = stream
+        self.scrubber = scrubber
+        self.extra: list[str] = []  # the secrets of the event being written (a record's)
 
     def msg(self, line: bytes) -> None:
-        self.stream.write(line)
+        self.stream.write(self.scrubber.line(line, self.extra))
         self.stream.flush()
 
     info = msg
@@ -110,9 +115,11 @@ class Sink:
         processors: Sequence[Processor] | None = None,
         max_event_bytes: int = 1 << 20,
         watcher: Callable[[str, Mapping[str, Any]], None] | None = None,
+        scrubber: Scrubber | None = None,
     ) -> None:
         self.run_id = run_id
         self.watcher = watcher  # sees each event written (the terminal view), after redaction
+        self.scrubber = scrubber if scrubber is not None else Scrubber()
         # Room kept for `event`, `ts` and `run_id`, which are added when the line is rendered.
         self._fit_bytes = max_event_bytes - _HEAD_BYTES
         self._stream = stream if stream is not None else sys.stdout.buffer
@@ -120,8 +127,9 @@ class Sink:
         self.closed = False
         self.write_error: OSError | None = None  # why events could not be written, if so
         self.counts: dict[str, int] = {}
+        self._writer = _Writer(self._stream, self.scrubber)
         self._log = structlog.wrap_logger(
-            _Writer(self._stream),
+            self._writer,
             processors=[_order_fields, _render] if processors is None else list(processors),
             cache_logger_on_first_use=True,
         ).bind(run_id=run_id)
@@ -140,13 +148,17 @@ class Sink:
             self._reader_gone()
             return
         if self.watcher is not None:
-            self.watcher(event, fields)
+            # The watcher shows the fields, not the line: with the line's secrets masked.
+            line = orjson.dumps(fields, default=str)
+            masked = self.scrubber.line(line, self._writer.extra)
+            self.watcher(event, fields if masked is line else orjson.loads(masked))
 
     def forward(self, lines: bytes) -> None:
         """Write events another shadow process already rendered (a `--workers` child's),
         as they are: whole lines, one write."""
         if self.closed or not lines:
             return
+        lines = self.scrubber.lines(lines)
         try:
             self._stream.write(lines)
             self._stream.flush()
@@ -244,6 +256,27 @@ class Sink:
         """
         redactor = redact if isinstance(redact, Redactor) else Redactor(redact)
         request = redactor.request(exchange.record)
+        # The record's own credentials: a server that echoes them must not show them.
+        self._writer.extra = [
+            part
+            for name, value in exchange.record.headers
+            if name.lower() in redactor.headers
+            for part in credential_values(value)
+        ]
+        try:
+            self._exchange(exchange, outcome, redactor, request, show_noise, auth_header)
+        finally:
+            self._writer.extra = []
+
+    def _exchange(
+        self,
+        exchange: Exchange,
+        outcome: str,
+        redactor: Redactor,
+        request: dict[str, Any],
+        show_noise: bool,
+        auth_header: str | None,
+    ) -> None:
         fields = _exchange_fields(exchange, request)
         if outcome == "error":
             fields.update(_failure_fields(exchange), curl=curl_command(request, auth_header))

@@ -81,13 +81,26 @@ class Authenticator:
     ) -> None:
         self._on_mint = on_mint  # hears each token minted: the profile and its claims
         self._profiles = dict(config.auth)
-        self._keys = {name: _signing_key(config, p) for name, p in self._profiles.items()}
+        texts = {name: _key_text(config, p) for name, p in self._profiles.items()}
+        self._secrets = [text for text, _ in texts.values()]
+        self._keys = {
+            name: _signing_key(p, *texts[name], config.source) for name, p in self._profiles.items()
+        }
         for profile in self._profiles.values():
             _check_claims(config, profile)
         self._tokens: dict[tuple[str, bytes], tuple[str, float]] = {}
         self._clock = clock
         self._mode = config.replay.recorded_auth
         self._credential_names = CREDENTIAL_HEADERS | self.header_names
+
+    def secret_values(self) -> list[str]:
+        """Every header value, HMAC secret and PEM key of the profiles, and each line of a
+        key: what the events must never show (the tokens minted are JWTs, masked by shape)."""
+        values = []
+        for text in self._secrets:
+            lines = [line.strip() for line in text.splitlines()]
+            values += [text, *(line for line in lines if line and not line.startswith("-----"))]
+        return values
 
     @property
     def header_names(self) -> frozenset[str]:
@@ -205,11 +218,10 @@ def _check_claims(config: Config, profile: AuthProfile) -> None:
                 ) from None
 
 
-def _signing_key(config: Config, profile: AuthProfile) -> Any:
+def _signing_key(profile: AuthProfile, text: str, key: str, source: str) -> Any:
     """The header value, HMAC secret or parsed RSA private key of a profile."""
-    text, key = _key_text(config, profile)
     if profile.type == "jwt" and profile.algorithm.startswith("RS"):
-        return _rsa_private_key(text, config.source, key, profile.algorithm)
+        return _rsa_private_key(text, source, key, profile.algorithm)
     return text
 
 

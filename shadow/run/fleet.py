@@ -273,7 +273,7 @@ class Fleet:
             else:
                 text = tag + text
             with contextlib.suppress(OSError, ValueError):
-                print(text, file=self.console.stream, flush=True)
+                print(self.console.scrub(text), file=self.console.stream, flush=True)
 
     async def report_progress(self, supervisor: Supervisor) -> None:
         """One `progress` event per interval, merged from each worker's latest."""

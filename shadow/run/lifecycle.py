@@ -30,6 +30,7 @@ from shadow.events.sink import Sink
 from shadow.events.terminal import TerminalView
 from shadow.model import SIDES
 from shadow.run.explain import Explainer
+from shadow.run.secrets import run_scrubber
 from shadow.run.stop import Stop, capture_signals
 from shadow.run.tally import Tally
 from shadow.servers.supervisor import Supervisor
@@ -146,12 +147,16 @@ class Lifecycle:
         self.explainer = Explainer()
         self.view = TerminalView() if settings.terminal else None
         self.headline = headline
+        # The one holder of the run's secret values: events, stderr and server logs use it.
+        self.scrubber = run_scrubber(self.config)
+        console.scrub = self.scrubber.text
         self.sink = Sink(
             self.run_id,
             stream,
             on_closed=self.events_closed,
             max_event_bytes=self.config.replay.max_event_bytes,
             watcher=self.watch,
+            scrubber=self.scrubber,
         )
         self.tally = Tally([s for s in (*SIDES, "secondary") if s in self.config.targets])
         self.started = time.monotonic()
@@ -222,7 +227,12 @@ class Lifecycle:
         """Servers up, the job's replay, servers down; the exit code a server failure gives
         (0 when none did)."""
         supervisor = Supervisor(
-            self.config.targets, self.run_dir, self.sink, session, narrator=self.console
+            self.config.targets,
+            self.run_dir,
+            self.sink,
+            session,
+            narrator=self.console,
+            log_mask=self.scrubber.keeper_mask,
         )
         if not await self._start(supervisor):
             return 0

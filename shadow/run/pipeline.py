@@ -66,6 +66,7 @@ class Pipeline:
         self.console = console
         self.emit = emit
         self.auth = Authenticator(config, on_mint=self._minted if console.verbosity > 0 else None)
+        sink.scrubber.add(self.auth.secret_values())
         self.router = Router(config)
         self.redact = Redactor(
             ALWAYS_REDACTED | self.auth.header_names | set(config.redact.headers),

@@ -5,6 +5,14 @@ The shape is uvicorn's (`HANDLED_SIGNALS`, `handle_exit`). The first SIGINT, SIG
 deadline. A second one forces: what is left is cancelled, and counted. The end of
 `--duration` closes intake the same way without counting as an interruption. asyncio.run
 turns only SIGINT into cancellation, and Docker sends SIGTERM, so all three are handled here.
+
+Every other signal whose default is to end the process, and that someone or something sends
+from outside (SIGQUIT, SIGUSR1, SIGUSR2, SIGALRM, SIGVTALRM, SIGPROF, SIGXCPU, SIGIO, SIGPWR,
+SIGSTKFLT, the real-time signals), stops the run the same way: killed outright, shadow would
+write no summary. SIGPIPE and SIGXFSZ stay ignored, as Python sets them: a write that fails
+is reported as an error instead. The fault signals (SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGABRT,
+SIGTRAP, SIGSYS) keep their default: they mean the process itself cannot be trusted to go on;
+it dies, and the servers' keepers end them (shadow.servers.keeper).
 """
 
 from __future__ import annotations
@@ -14,7 +22,25 @@ import contextlib
 import signal
 from collections.abc import Iterator
 
-HANDLED_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+_NAMED = (
+    *("SIGINT", "SIGTERM", "SIGHUP", "SIGQUIT", "SIGUSR1", "SIGUSR2", "SIGALRM", "SIGVTALRM"),
+    *("SIGPROF", "SIGXCPU", "SIGIO", "SIGPWR", "SIGSTKFLT"),
+)
+_REALTIME = (
+    tuple(range(signal.SIGRTMIN, signal.SIGRTMAX + 1)) if hasattr(signal, "SIGRTMIN") else ()
+)
+# What this platform has of them (SIGPWR and SIGSTKFLT are Linux's).
+HANDLED_SIGNALS: tuple[int, ...] = (
+    *(getattr(signal, name) for name in _NAMED if hasattr(signal, name)),
+    *_REALTIME,
+)
+
+
+def signal_name(signum: int) -> str:
+    """`SIGUSR1`; a real-time signal as `SIGRTMIN+N` (the enum names only a few)."""
+    if signum in _REALTIME and signum != signal.SIGRTMIN and signum != signal.SIGRTMAX:
+        return f"SIGRTMIN+{signum - signal.SIGRTMIN}"
+    return signal.Signals(signum).name
 
 
 class Stop:
@@ -44,7 +70,7 @@ def capture_signals(stop: Stop) -> Iterator[None]:
     """While inside, each handled signal calls `stop.request` with the signal's name."""
     loop = asyncio.get_running_loop()
     for sig in HANDLED_SIGNALS:
-        loop.add_signal_handler(sig, stop.request, signal.Signals(sig).name)
+        loop.add_signal_handler(sig, stop.request, signal_name(sig))
     try:
         yield
     finally:

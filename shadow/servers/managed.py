@@ -2,16 +2,25 @@
 
 Why it is built this way:
 
-- Each managed server gets its own session (`start_new_session=True`), so its pid is also its
-  process group id. `cargo run` and `manage.py runserver` both leave the real server in a child
-  process; signalling the group reaches it, signalling the pid would not.
-- stdout and stderr go straight to `RUN_DIR/<target>.log`. The kernel writes them, so a child
-  can never block on a full pipe, whatever shadow is doing (or not doing) at that moment.
-- Stopping is TERM, a grace period, then KILL of the whole group (trio's `_posix_deliver_cancel`
-  shape). It runs in its own task, shielded: a caller cancelled by Ctrl-C or by a `wait_for`
+- Each managed server gets its own session, so its pid is also its process group id.
+  `cargo run` and `manage.py runserver` both leave the real server in a child process;
+  signalling the group reaches it, signalling the pid would not.
+- Between shadow and the server runs a keeper (shadow.servers.keeper, which says why): a
+  child subreaper holding a pipe from shadow. Whatever kills shadow (SIGKILL, the OOM killer),
+  the pipe closes and the keeper KILLs every descendant of the server, also those that
+  double-forked out of the group; when the server exits, the keeper ends what it left before
+  exiting itself with the server's status, which is what shadow waits for.
+- stdout and stderr go to `RUN_DIR/<target>.log` through the keeper, which masks the run's
+  secrets in them (shadow.events.scrub). The keeper is a process of its own that does
+  nothing else, so a child never blocks on a full pipe, whatever shadow is doing (or not
+  doing) at that moment.
+- Stopping is TERM, a grace period, then KILL of the whole group and of every descendant
+  outside it, through the keeper (trio's `_posix_deliver_cancel` shape). It runs in its own
+  task, shielded: a caller cancelled by Ctrl-C or by a `wait_for`
   timeout still waits for the group to be gone before the cancellation goes on (the point of
   anyio's `Process.aclose`). If even that task is cancelled, the group is KILLed
-  synchronously; and an `atexit` hook KILLs any group still registered if the loop dies.
+  synchronously; an `atexit` hook KILLs any group still registered if the loop dies, and the
+  keepers do the rest when shadow's process ends.
 - A member of a group whose parent has exited may linger as a zombie when PID 1 does not reap;
   a zombie holds no resources, so "gone" means "absent or a zombie" throughout.
 """
@@ -25,11 +34,14 @@ import fnmatch
 import os
 import signal
 import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 import aiohttp
+import orjson
+import psutil
 
 from shadow.config.targets import TargetConfig
 from shadow.errors import PortInUseError, ServerStartError
@@ -44,16 +56,24 @@ from shadow.servers.procgroup import (
 TAIL_BYTES = 64 * 1024
 PROBE_TIMEOUT_S = 2.0  # one health request; the overall deadline is Health.timeout_s
 KILL_WAIT_S = 1.0  # after SIGKILL, how long to wait for the kernel to finish the group off
+KEEPER = Path(__file__).with_name("keeper.py")
+KILL_ALL = signal.SIGUSR1  # what tells a keeper to KILL every descendant now
 
-# Process groups started and not yet torn down; the atexit hook's list.
-_live_groups: set[int] = set()
+# Process groups started and not yet torn down, each with its keeper; the atexit hook's list.
+_live_groups: dict[int, int] = {}
 
 
 @atexit.register
 def _kill_leftover_groups() -> None:
-    for pgid in list(_live_groups):
+    for pgid, keeper in list(_live_groups.items()):
         signal_group(pgid, signal.SIGKILL)
+        _signal_keeper(keeper, KILL_ALL)
     _live_groups.clear()
+
+
+def _signal_keeper(pid: int, signum: signal.Signals) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.kill(pid, signum)
 
 
 class ServerEvents(Protocol):
@@ -75,8 +95,11 @@ class ManagedServer:
         run_dir: Path,
         events: ServerEvents,
         on_unexpected_exit: Callable[[ManagedServer], None] | None = None,
+        log_mask: Callable[[], dict[str, Any]] | None = None,
     ) -> None:
         self.target = target
+        # The regular expression of what the keeper masks in the log (shadow.events.scrub).
+        self._log_mask = log_mask
         self.run_dir = Path(run_dir)
         self.log_path = self.run_dir / f"{target.name}.log"
         self.events = events
@@ -84,7 +107,7 @@ class ManagedServer:
         self.returncode: int | None = None
         self.exited = asyncio.Event()
         self._on_unexpected_exit = on_unexpected_exit
-        self._proc: asyncio.subprocess.Process | None = None
+        self._proc: asyncio.subprocess.Process | None = None  # the keeper
         self._log_offset = 0  # only this run's output counts for log_tail
         self._started_at = 0.0
         self._stopping = False
@@ -120,13 +143,18 @@ class ManagedServer:
         log_fd = os.open(self.log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
         try:
             self._log_offset = os.lseek(log_fd, 0, os.SEEK_END)
-            self._proc = await _spawn(self.target, log_fd)
+            mask = self._log_mask() if self._log_mask is not None else None
+            self._proc, self.pid = await _spawn(self.target, log_fd, mask)
         finally:
             os.close(log_fd)
-        self.pid = self._proc.pid
-        _live_groups.add(self._proc.pid)
+        _live_groups[self.pid] = self._proc.pid
         self._started_at = asyncio.get_running_loop().time()
         self._watcher = asyncio.create_task(self._watch(self._proc), name=f"watch-{self.name}")
+
+    @property
+    def keeper_pid(self) -> int | None:
+        """The pid of the server's keeper (shadow.servers.keeper), while one was started."""
+        return None if self._proc is None else self._proc.pid
 
     @property
     def name(self) -> str:
@@ -196,17 +224,30 @@ class ManagedServer:
         return text_lines[-lines:] if lines > 0 else []
 
     def group_pids(self) -> list[int]:
-        """The live (non-zombie) pids of this server's process group."""
-        return [] if self.pid is None else group_members(self.pid)
+        """The live (non-zombie) pids of the server and of every process it started, also
+        those that left its group (all are below its keeper)."""
+        if self._proc is None or self._proc.returncode is not None:
+            return [] if self.pid is None else group_members(self.pid)
+        try:
+            below = psutil.Process(self._proc.pid).children(recursive=True)
+        except psutil.Error:
+            return []
+        pids = []
+        for proc in below:
+            with contextlib.suppress(psutil.Error):
+                if proc.status() != psutil.STATUS_ZOMBIE:
+                    pids.append(proc.pid)
+        return pids
 
     async def restart(self, session: aiohttp.ClientSession) -> float:
         """After an exit: KILL what is left of the old group, start again, wait until ready."""
-        if self._proc is not None:
-            old = self._proc.pid
+        if self._proc is not None and self.pid is not None:
+            old = self.pid
             signal_group(old, signal.SIGKILL)
+            _signal_keeper(self._proc.pid, KILL_ALL)
             await self._proc.wait()
             await wait_group_gone(old, asyncio.get_running_loop().time() + KILL_WAIT_S)
-            _live_groups.discard(old)
+            _live_groups.pop(old, None)
             if self._watcher is not None:
                 await asyncio.gather(self._watcher, return_exceptions=True)
         self._proc, self.returncode, self._watcher, self._teardown = None, None, None, None
@@ -231,18 +272,22 @@ class ManagedServer:
             self._on_unexpected_exit(self)
 
     async def _terminate(self) -> None:
-        assert self._proc is not None and self._watcher is not None
-        proc, pgid = self._proc, self._proc.pid
+        assert self._proc is not None and self._watcher is not None and self.pid is not None
+        proc, pgid = self._proc, self.pid
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.target.shutdown_grace_s
-        if signal_group(pgid, signal.SIGTERM):
+        if proc.returncode is None:
+            signal_group(pgid, signal.SIGTERM)
+            _signal_keeper(proc.pid, signal.SIGTERM)  # to what left the group
+            # The keeper exits once the server and all it started are gone.
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(proc.wait(), timeout=max(0.0, deadline - loop.time()))
             await wait_group_gone(pgid, deadline)
         signal_group(pgid, signal.SIGKILL)
+        _signal_keeper(proc.pid, KILL_ALL)
         await proc.wait()
         await wait_group_gone(pgid, loop.time() + KILL_WAIT_S)
-        _live_groups.discard(pgid)
+        _live_groups.pop(pgid, None)
         # The watcher reports server_exited; let it do so before stop() returns.
         with contextlib.suppress(Exception):
             await self._watcher
@@ -250,7 +295,9 @@ class ManagedServer:
     def _kill_now(self) -> None:
         if self.pid is not None:
             signal_group(self.pid, signal.SIGKILL)
-            _live_groups.discard(self.pid)
+            keeper = _live_groups.pop(self.pid, None)
+            if keeper is not None:
+                _signal_keeper(keeper, KILL_ALL)
 
 
 class Narrator(Protocol):
@@ -330,25 +377,49 @@ def not_ready_message(target: TargetConfig, cause: str) -> str:
     )
 
 
-async def _spawn(target: TargetConfig, log_fd: int) -> asyncio.subprocess.Process:
+async def _spawn(
+    target: TargetConfig, log_fd: int, mask: dict[str, Any] | None = None
+) -> tuple[asyncio.subprocess.Process, int]:
+    """Start the target's keeper, which starts the server; the keeper and the server's pid."""
     argv = target.command
+    keeper = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-I",
+        "-S",
+        str(KEEPER),
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=log_fd,  # the server's output goes there too, through the keeper's fd 2
+        start_new_session=True,
+    )
+    assert keeper.stdin is not None and keeper.stdout is not None
+    config = {
+        "argv": list(argv),
+        "cwd": target.cwd,
+        "env": _child_env(target),
+        "grace_s": target.shutdown_grace_s,
+        "mask": mask,
+    }
+    payload = orjson.dumps(config)
+    # stdin stays open for as long as shadow lives: its end is what the keeper watches.
+    keeper.stdin.write(len(payload).to_bytes(8, "big") + payload)
     try:
-        return await asyncio.create_subprocess_exec(
-            *argv,
-            stdin=subprocess.DEVNULL,
-            stdout=log_fd,
-            stderr=subprocess.STDOUT,
-            cwd=target.cwd,
-            env=_child_env(target),
-            start_new_session=True,
-        )
-    except OSError as exc:
-        reason = exc.strerror or str(exc)
-        if target.cwd is not None and exc.filename == target.cwd:
-            message = f"cannot start in cwd {target.cwd!r}: {reason}"
-        else:
-            message = f"cannot run {argv[0]!r}: {reason}"
-        raise ServerStartError(target.name, message) from exc
+        await keeper.stdin.drain()
+        answer = orjson.loads(await keeper.stdout.readline() or b"{}")
+    except (OSError, orjson.JSONDecodeError):
+        answer = {}
+    except BaseException:
+        _signal_keeper(keeper.pid, KILL_ALL)  # cancelled while starting: nothing may stay
+        raise
+    if isinstance(answer.get("pid"), int):
+        return keeper, answer["pid"]
+    code = await keeper.wait()
+    reason = answer.get("error") or f"its keeper ended with code {code}"
+    if target.cwd is not None and answer.get("filename") == target.cwd:
+        message = f"cannot start in cwd {target.cwd!r}: {reason}"
+    else:
+        message = f"cannot run {argv[0]!r}: {reason}"
+    raise ServerStartError(target.name, message)
 
 
 def _child_env(target: TargetConfig) -> dict[str, str]:

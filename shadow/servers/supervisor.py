@@ -41,6 +41,7 @@ class Supervisor:
         events: ServerEvents,
         session: aiohttp.ClientSession,
         narrator: Narrator | None = None,
+        log_mask: Callable[[], dict[str, Any]] | None = None,
     ) -> None:
         self.targets: dict[str, TargetConfig] = dict(targets)
         self._narrator = narrator
@@ -53,7 +54,7 @@ class Supervisor:
         self.restarts = Restarts(session, self._restarted, self._fail)
         self.ready_at: dict[str, float] = {}  # target -> loop time of its last server_ready
         self._servers = {
-            name: ManagedServer(target, run_dir, events, self._server_died)
+            name: ManagedServer(target, run_dir, events, self._server_died, log_mask)
             for name, target in targets.items()
             if target.managed
         }

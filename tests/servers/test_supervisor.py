@@ -457,7 +457,8 @@ def test_loop_shutdown_mid_teardown_still_kills(run_dir: Path, group_signals: Gr
         await server.start()
         async with aiohttp.ClientSession() as session:
             await server.wait_ready(session)
-        pids.extend([server.pid, grandchild_pid(server)])
+        # The keeper too: until it has ended, the dead loop's watcher holds its transport.
+        pids.extend([server.pid, grandchild_pid(server), server.keeper_pid])
         stopping = asyncio.create_task(server.stop())
         await group_signals.wait_term()  # TERM sent: now inside the 10 s grace
         assert group_signals.sent == [(server.pid, signal.SIGTERM)] and not stopping.done()
