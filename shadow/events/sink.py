@@ -14,6 +14,7 @@ answer's body), goes through the run's scrubber on its way out (shadow.events.sc
 from __future__ import annotations
 
 import errno
+import json
 import math
 import sys
 from collections.abc import Callable, Mapping, MutableMapping, Sequence
@@ -91,9 +92,12 @@ class _Writer:
         self.stream = stream
         self.scrubber = scrubber
         self.extra: list[str] = []  # the secrets of the event being written (a record's)
+        self.masked: bytes | None = None
 
     def msg(self, line: bytes) -> None:
-        self.stream.write(self.scrubber.line(line, self.extra))
+        written = self.scrubber.line(line, self.extra)
+        self.masked = written if written is not line else None  # the last line, if masked
+        self.stream.write(written)
         self.stream.flush()
 
     info = msg
@@ -148,10 +152,9 @@ class Sink:
             self._reader_gone()
             return
         if self.watcher is not None:
-            # The watcher shows the fields, not the line: with the line's secrets masked.
-            line = orjson.dumps(fields, default=str)
-            masked = self.scrubber.line(line, self._writer.extra)
-            self.watcher(event, fields if masked is line else orjson.loads(masked))
+            # The watcher shows the fields, not the line: the line's secrets masked there too.
+            masked = self._writer.masked
+            self.watcher(event, json.loads(masked) if masked is not None else fields)
 
     def forward(self, lines: bytes) -> None:
         """Write events another shadow process already rendered (a `--workers` child's),

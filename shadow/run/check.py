@@ -10,6 +10,7 @@ from __future__ import annotations
 import io
 
 from shadow.config.load import Config
+from shadow.config.redact import mask_userinfo
 from shadow.events.sink import Sink
 from shadow.run.pipeline import Pipeline
 from shadow.run.tally import Tally
@@ -20,7 +21,7 @@ def check_config(config: Config) -> str:
     """Raise the error a run would raise at its start; else one line saying what was checked."""
     Pipeline(config, Sink("check", io.BytesIO()), Tally([]), Console(-1), emit="mismatches")
     targets = ", ".join(
-        f"{name} {'managed' if t.managed else 'attached'} at {t.url}"
+        f"{name} {'managed' if t.managed else 'attached'} at {mask_userinfo(t.url)}"
         for name, t in config.targets.items()
     )
     parts = [targets, f"{len(config.endpoints)} endpoint rule(s)"]

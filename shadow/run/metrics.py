@@ -89,7 +89,13 @@ class RunCollector:
             "shadow_noise_suppressed", "Differences suppressed as noise, by endpoint.",
             labels=["endpoint"],
         )  # fmt: skip
+        both = CounterMetricFamily(
+            "shadow_both_failed", "Exchanges where both sides failed alike, by endpoint and "
+            "cause (a status >= 400, or a transport error's kind).", labels=["endpoint", "cause"],
+        )  # fmt: skip
         for name, ep in tally.by_endpoint.items():
+            for cause, count in ep.both_failed.items():
+                both.add_metric([name, cause], count)
             for outcome, count in (("match", ep.matched), ("mismatch", ep.mismatched)):
                 exchanges.add_metric([name, outcome], count)
             exchanges.add_metric([name, "error"], ep.errors)
@@ -102,7 +108,7 @@ class RunCollector:
         )  # fmt: skip
         for (target, kind), count in tally.error_kinds.items():
             errors.add_metric([target, kind], count)
-        yield from (exchanges, diffs, errors, noise)
+        yield from (exchanges, diffs, errors, noise, both)
 
     def _latency(self) -> Metric:
         family = HistogramMetricFamily(

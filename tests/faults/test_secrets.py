@@ -20,7 +20,15 @@ from pathlib import Path
 import pytest
 
 from tests.faults.helpers import check_run
-from tests.support import HELPERS, Shadow, free_port, run_shadow, write_jsonl
+from tests.support import (
+    HELPERS,
+    Shadow,
+    events_of,
+    free_port,
+    run_on_terminal,
+    run_shadow,
+    write_jsonl,
+)
 
 pytestmark = pytest.mark.e2e
 
@@ -165,7 +173,9 @@ def test_echoed_credentials_jwts_and_env_secrets_never_show(
 def test_a_server_that_prints_its_secrets_and_exits(tmp_path: Path, tag: str, when: str) -> None:
     flag = ("--exit-at-start",) if when == "at-start" else ("--exit-after", "2")
     config = write_config(tmp_path, tag, flag)
-    result = with_events(run(tmp_path, config, "--concurrency", "1"), tmp_path)
+    # No calibration: the primary dies after its second answer, a repeat would be one.
+    args = ("--concurrency", "1", "--no-calibration")
+    result = with_events(run(tmp_path, config, *args), tmp_path)
     summary = check_run(result, tag, 3)
     (exited,) = [e for e in result.of("server_exited") if e["target"] == "primary"]
     assert exited["expected"] is False
@@ -246,3 +256,24 @@ def test_a_password_in_an_attached_url_stays_out_of_the_start_failure(tmp_path: 
     assert result.summary["requests"] == 0 and "Traceback" not in result.stderr
     for secret in (URL_PASSWORD, base64.b64encode(f"alice:{URL_PASSWORD}".encode()).decode()):
         assert secret.encode() not in result.stdout + result.stderr.encode()
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_the_lines_for_people_on_a_terminal_mask_the_same_secrets(
+    tmp_path: Path, tag: str, workers: int
+) -> None:
+    """On a terminal the mismatches are printed from the events' fields, not their lines:
+    the same secrets are masked there, in one process and as a --workers parent."""
+    config = write_config(tmp_path, tag)
+    args = ["--workers", str(workers)] if workers > 1 else []
+    run_dir = tmp_path / "run"
+    screen = run_on_terminal(
+        "run", "-c", str(config), "--run-dir", str(run_dir), *args, str(records(tmp_path)),
+        columns=400, timeout_s=120,
+    )  # fmt: skip
+    assert screen.returncode == 1, screen.text
+    assert screen.text.count("mismatch  ") == 7, screen.text  # one block per exchange
+    assert "[REDACTED]" in screen.text
+    assert_no_secret(tmp_path, screen.raw)
+    finished = events_of((run_dir / "events.ndjson").read_bytes())[-1]
+    assert (finished["requests"], finished["mismatched"], finished["errors"]) == (7, 7, 0)

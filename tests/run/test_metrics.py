@@ -60,6 +60,8 @@ def test_the_collector_reports_the_tally_exactly() -> None:
     tally.add(exchange(1, "GET /a", ok(30), ok(700), diffs=2))
     tally.add(exchange(2, "GET /b", Failure("timeout", "t"), ok(5)))
     tally.add(exchange(3, "GET /b", Failure("refused", "r"), Failure("refused", "r")))
+    denied = Response(401, (), b"{}", 1.0)
+    tally.add(exchange(4, "GET /c", denied, denied))
     collector = RunCollector(tally, lambda: None)
     found: Samples = {}
     for family in collector.collect():
@@ -73,6 +75,9 @@ def test_the_collector_reports_the_tally_exactly() -> None:
     assert total(found, "shadow_errors_total", target="primary", kind="refused") == 1
     assert total(found, "shadow_errors_total", target="candidate", kind="refused") == 1
     assert total(found, "shadow_errors_total", target="candidate", kind="timeout") == 0
+    assert total(found, "shadow_both_failed_total", endpoint="GET /b", cause="refused") == 1
+    assert total(found, "shadow_both_failed_total", endpoint="GET /c", cause="401") == 1
+    assert total(found, "shadow_both_failed_total") == 2
     bucket = "shadow_latency_seconds_bucket"
     labels = {"target": "candidate", "endpoint": "GET /a"}
     assert total(found, bucket, le="0.005", **labels) == 1  # 4 ms
