@@ -9,8 +9,6 @@ shadow.errors).
 from __future__ import annotations
 
 import argparse
-import dataclasses
-import math
 import sys
 from collections.abc import Sequence
 from importlib import resources
@@ -18,32 +16,23 @@ from pathlib import Path
 from typing import Any
 
 from shadow import __version__
+from shadow.config import flags
 from shadow.config.effect import ineffective
 from shadow.config.load import (
     Config,
-    attach_config,
     check_targets,
     load,
-    replace_targets,
-    with_health_timeout,
 )
 from shadow.config.replay import (
     MAX_CONCURRENCY,
-    NO_ZERO_TIMEOUT,
-    RateSpec,
     ReplayConfig,
-    parse_duration,
-    parse_rate,
 )
 from shadow.config.resolved import resolved_toml
 from shadow.config.settings import (
     AUTO,
     EMIT,
     INPUT_FORMATS,
-    MAX_WORKERS,
     RunSettings,
-    Shard,
-    parse_shard,
 )
 from shadow.config.synth import SynthConfig
 from shadow.config.table import default_of
@@ -122,48 +111,6 @@ def epilog(command: str) -> str:
     return f"{EXAMPLES[command]}\n\n{codes}"
 
 
-def _positive_int(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, not {value}")
-    return value
-
-
-def _concurrency(text: str) -> int:
-    value = _positive_int(text)
-    if value > MAX_CONCURRENCY:
-        raise argparse.ArgumentTypeError(f"must be at most {MAX_CONCURRENCY}, not {value}")
-    return value
-
-
-def _workers(text: str) -> int:
-    value = _positive_int(text)
-    if value > MAX_WORKERS:
-        raise argparse.ArgumentTypeError(f"must be at most {MAX_WORKERS}, not {value}")
-    return value
-
-
-def _timeout(text: str) -> float:
-    value = _number(text)
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"must be above 0, not {text}{NO_ZERO_TIMEOUT}")
-    return value
-
-
-def _number(text: str) -> float:
-    value = float(text)
-    if not math.isfinite(value):
-        raise argparse.ArgumentTypeError(f"must be a finite number, not {text}")
-    return value
-
-
-def _non_negative(text: str) -> float:
-    value = _number(text)
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must not be negative, not {text}")
-    return value
-
-
 def _add_run_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("-c", "--config", help="TOML config file")
     p.add_argument("--primary", metavar="URL", help="attach to a running primary at URL")
@@ -185,7 +132,7 @@ def _add_run_options(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument(
         "--concurrency",
-        type=_concurrency,
+        type=flags.concurrency,
         metavar="N",
         help=f"requests in flight at once, at most {MAX_CONCURRENCY} "
         f"(default: [replay] concurrency, {default_of(ReplayConfig, 'concurrency')})",
@@ -193,19 +140,19 @@ def _add_run_options(p: argparse.ArgumentParser) -> None:
     _add_pacing_options(p)
     p.add_argument(
         "--timeout",
-        type=_timeout,
+        type=flags.timeout,
         metavar="S",
         help="per request, seconds, above 0 "
         f"(default: [replay] timeout_s, {default_of(ReplayConfig, 'timeout_s'):g})",
     )
     p.add_argument(
         "--health-timeout",
-        type=_non_negative,
+        type=flags.non_negative,
         metavar="S",
         help="how long each target gets to pass its health check, seconds "
         f"(default: each target's health.timeout_s, {default_of(Health, 'timeout_s'):g})",
     )
-    p.add_argument("--limit", type=_positive_int, metavar="N", help="replay at most N records")
+    p.add_argument("--limit", type=flags.positive_int, metavar="N", help="replay at most N records")
     p.add_argument(
         "--emit",
         choices=EMIT,
@@ -229,13 +176,13 @@ def _add_run_options(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument(
         "--interrupted-exit-code",
-        type=_exit_code,
+        type=flags.exit_code,
         metavar="N",
         help="exit N instead of the verdict (0 or 1) when stopped before the input ended",
     )
     p.add_argument(
         "--metrics",
-        type=_address,
+        type=flags.address,
         metavar="HOST:PORT",
         help="serve Prometheus metrics at http://HOST:PORT/metrics during the run",
     )
@@ -252,95 +199,53 @@ def _add_run_options(p: argparse.ArgumentParser) -> None:
     )
 
 
-def _exit_code(text: str) -> int:
-    value = int(text)
-    if not 1 <= value <= 255:
-        raise argparse.ArgumentTypeError(f"must be an exit code from 1 to 255, not {value}")
-    return value
-
-
-def _address(text: str) -> tuple[str, int]:
-    host, sep, port = text.rpartition(":")
-    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
-        raise argparse.ArgumentTypeError(f"expected HOST:PORT such as 0.0.0.0:9100, not {text!r}")
-    return host.strip("[]"), int(port)
-
-
-def _shard(text: str) -> Shard:
-    try:
-        return parse_shard(text)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
-
-
 def _add_scale_options(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--shard",
-        type=_shard,
+        type=flags.shard,
         metavar="I/N",
         help="replay only shard I (from 0) of N, records split by lane (one of N machines)",
     )
     p.add_argument(
         "--workers",
-        type=_workers,
+        type=flags.workers,
         metavar="N",
         help="replay with N processes on this machine, records split by lane "
         f"(default {default_of(RunSettings, 'workers')})",
     )
 
 
-def _rate(text: str) -> RateSpec:
-    try:
-        return parse_rate(text)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
-
-
-def _duration(text: str) -> float:
-    try:
-        value = parse_duration(text)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"must be above 0, not {text}")
-    return value
-
-
-def _positive(text: str) -> float:
-    value = _number(text)
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"must be above 0, not {text}")
-    return value
-
-
 def _add_pacing_options(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--rate",
-        type=_rate,
+        type=flags.rate,
         metavar="R|FROM:TO:DURATION",
         help="records started per second, or a ramp such as 10:200:5m "
         "(default: as fast as allowed)",
     )
     p.add_argument(
         "--speed",
-        type=_positive,
+        type=flags.positive,
         metavar="X",
         help="replay the recorded timing (ts) sped up X times",
     )
     p.add_argument(
         "--max-wait",
-        type=_duration,
+        type=flags.duration,
         metavar="DURATION",
         help="with --speed, the longest idle gap kept "
         f"(default {default_of(RunSettings, 'max_wait_s'):g}s)",
     )
     p.add_argument("--loop", action="store_true", help="restart the logs until --duration ends")
     p.add_argument(
-        "--duration", type=_duration, metavar="DURATION", help="end the run after 30s, 10m, 2h..."
+        "--duration",
+        type=flags.duration,
+        metavar="DURATION",
+        help="end the run after 30s, 10m, 2h...",
     )
     p.add_argument(
         "--progress-interval",
-        type=_non_negative,
+        type=flags.non_negative,
         metavar="S",
         help="seconds between progress events "
         f"(default {default_of(ReplayConfig, 'progress_interval_s'):g}; 0: none)",
@@ -424,50 +329,8 @@ def demo_file(name: str) -> Path:
     raise UsageError(f"the bundled demo file {name} is missing from this installation")
 
 
-def resolve_config(args: argparse.Namespace) -> Config:
-    urls = {"primary": args.primary, "candidate": args.candidate, "secondary": args.secondary}
-    if args.config:
-        config = load(args.config)
-        config = replace_targets(config, urls)
-    elif args.primary or args.candidate or args.secondary:
-        config = attach_config(urls)
-    else:
-        raise UsageError("give a config (-c FILE) or --primary URL and --candidate URL")
-    check_targets(config)
-    if args.health_timeout is not None:
-        config = with_health_timeout(config, args.health_timeout)
-    replay = config.replay
-    if args.concurrency is not None:
-        replay = dataclasses.replace(replay, concurrency=args.concurrency)
-    if args.timeout is not None:
-        replay = dataclasses.replace(replay, timeout_s=args.timeout)
-    if args.progress_interval is not None:
-        replay = dataclasses.replace(replay, progress_interval_s=args.progress_interval)
-    noise = config.noise
-    if args.no_calibration:
-        if args.learn_noise:
-            raise UsageError("--learn-noise calibrates: it cannot go with --no-calibration")
-        noise = dataclasses.replace(noise, enabled=False)
-    return dataclasses.replace(config, replay=replay, noise=noise)
-
-
-def resolve_rate(args: argparse.Namespace, config: Config) -> RateSpec | None:
-    """--rate over the config's rate or ramp; --speed excludes both."""
-    if args.speed is not None:
-        if args.rate is not None:
-            raise UsageError("--rate and --speed exclude each other (pace by rate or by ts)")
-        return None
-    if args.rate is not None:
-        return args.rate  # type: ignore[no-any-return]
-    if config.replay.ramp is not None:
-        return config.replay.ramp
-    if config.replay.rate > 0:
-        return RateSpec(config.replay.rate, config.replay.rate)
-    return None
-
-
 def command_run(args: argparse.Namespace, logs: list[str], console: Console) -> int:
-    config = resolve_config(args)
+    config = flags.resolve_config(args)
     synth_count = getattr(args, "synth", None)
     if synth_count is not None:
         if logs:
@@ -483,7 +346,7 @@ def command_run(args: argparse.Namespace, logs: list[str], console: Console) -> 
         "output": args.output,
         "run_dir": args.run_dir,
         "limit": args.limit,
-        "rate": resolve_rate(args, config),
+        "rate": flags.resolve_rate(args, config),
         "speed": args.speed,
         "max_wait_s": args.max_wait,
         "loop": args.loop,
@@ -523,21 +386,16 @@ def _learn_noise_path(path: str | None) -> str | None:
 
 def _add_synth_commands(commands: Any, run: argparse.ArgumentParser) -> None:
     run.add_argument(
-        "--synth", type=_positive_int, metavar="N", help="replay N records made from [synth]"
+        "--synth", type=flags.positive_int, metavar="N", help="replay N records made from [synth]"
     )
-    run.add_argument("--seed", type=_seed, metavar="S", help="--synth seed (default: [synth] seed)")
+    run.add_argument(
+        "--seed", type=flags.seed, metavar="S", help="--synth seed (default: [synth] seed)"
+    )
     synth_cmd = _command(commands, "synth", "write [synth] records as JSONL to stdout")
     synth_cmd.add_argument("-c", "--config", required=True, help="TOML config with [synth]")
-    synth_cmd.add_argument("--count", type=_positive_int, metavar="N", help="records to write")
-    synth_cmd.add_argument("--seed", type=_seed, metavar="S", help="same seed, same output")
+    synth_cmd.add_argument("--count", type=flags.positive_int, metavar="N", help="records to write")
+    synth_cmd.add_argument("--seed", type=flags.seed, metavar="S", help="same seed, same output")
     synth_cmd.add_argument("-q", "--quiet", action="count", default=0, help="less on stderr")
-
-
-def _seed(text: str) -> int:
-    value = int(text)
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must not be negative, not {value}")
-    return value
 
 
 def require_synth(config: Config) -> SynthConfig:
