@@ -17,7 +17,6 @@ says; the tests import `injected` to know, for every record, which differences a
 
 from __future__ import annotations
 
-import argparse
 import os
 import secrets
 import uuid
@@ -106,14 +105,9 @@ def make_app(variant: str) -> web.Application:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--port", type=int, required=True)
-    parser.add_argument("--variant", choices=("legacy", "candidate"), default="legacy")
-    parser.add_argument("--tag", default="", help="ignored: lets tests find their processes")
-    args = parser.parse_args()
-    web.run_app(
-        make_app(args.variant), host="127.0.0.1", port=args.port, print=None, access_log=None
-    )
+    from pair_cli import serve_pair  # run as a script: this folder is on the path
+
+    serve_pair(make_app)
 
 
 if __name__ == "__main__":
