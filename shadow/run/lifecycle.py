@@ -312,7 +312,7 @@ class Lifecycle:
             f"{summary['mismatched']} mismatched, {summary['errors']} errors, "
             f"{summary['input_errors']} input errors; exit {exit_code}"
         )
-        if summary["statuses"]:
+        if summary["statuses"] and not shown:  # the headline has its own statuses line
             self.console.info(f"statuses: {describe_statuses(summary['statuses'])}")
         if (path := self.events_path) is not None:
             self.console.info(f"events in {path} (a report: shadow report {path})")

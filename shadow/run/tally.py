@@ -66,7 +66,10 @@ def _over(what: str, counts: EndpointTally, mismatch_rate: float, error_rate: fl
         ("error", counts.errors, error_rate),
     ):
         if count / counts.requests > limit:
-            out.append(f"{what} {name} rate {count}/{counts.requests} over {limit:g}")
+            out.append(
+                f"{what} {name} rate {count}/{counts.requests} above the {name}_rate "
+                f"threshold {limit:g}"
+            )
     return out
 
 

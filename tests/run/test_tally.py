@@ -56,7 +56,7 @@ def test_the_same_failure_on_both_sides_is_counted_and_judged() -> None:
     tally.add(differs)  # a mismatch, not alike
     assert tally.summary()["by_endpoint"]["Score"]["both_failed"] == {"401": 3}
     assert tally.failures(Thresholds()) == [
-        "overall mismatch rate 1/5 over 0",
+        "overall mismatch rate 1/5 above the mismatch_rate threshold 0",
         (
             "3 of 4 matched exchanges of 'Score' answered 401 on both sides: "
             "are the credentials right?"
