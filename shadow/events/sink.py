@@ -213,10 +213,12 @@ class Sink:
         calibration: Mapping[str, Any] | None,
         interrupted: bool,
         exit_code: int,
+        reasons: Sequence[str] = (),
         **extra: Any,
     ) -> None:
-        """The last event: the run's counts (`summary`, from the tally), how it went, and its
-        exit code; `extra` carries what a sharded or multi-worker run adds."""
+        """The last event: the run's counts (`summary`, from the tally), how it went, its
+        exit code and why (`reasons`: each threshold the run failed, as stderr said it);
+        `extra` carries what a sharded or multi-worker run adds."""
         self.emit(
             "run_finished",
             **summary,
@@ -226,6 +228,7 @@ class Sink:
             calibration=calibration,
             interrupted=interrupted,
             exit_code=exit_code,
+            reasons=list(reasons),
             **extra,
         )
 

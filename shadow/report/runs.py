@@ -50,6 +50,8 @@ def run_entry(run: RunState) -> dict[str, Any]:
     for key in TOTAL_KEYS:
         entry[key] = number(finished[key]) if key in finished else _event_total(run, key)
     entry["exit_code"] = finished.get("exit_code")
+    reasons = finished.get("reasons")
+    entry["reasons"] = [str(r) for r in reasons] if isinstance(reasons, list) else []
     entry["interrupted"] = finished.get("interrupted")
     entry["server_exits"] = run.server_exits
     entry["duplicates"] = run.duplicates
@@ -82,6 +84,10 @@ def verdict(runs: list[dict[str, Any]], totals: Mapping[str, int]) -> dict[str, 
         status, why = "server_failed", "a managed server failed (exit 3)"
     elif any(code != 0 for code in codes):
         status, why = "fail", f"exit {', '.join(map(str, codes))}"
+        # What each run said it failed (its run_finished.reasons), once each.
+        reasons = list(dict.fromkeys(r for run in runs for r in run.get("reasons", ())))
+        if reasons:
+            why += ": " + "; ".join(reasons)
     else:
         status, why = "pass", "exit 0"
     return {"status": status, "reason": f"{counts}; {why}", "exit_codes": codes}

@@ -206,10 +206,10 @@ class Lifecycle:
         job.collect()
         self.tally.interrupted = self.stop.requested.is_set()
         exit_code = job.conclude(exit_code or job.verdict())
-        if exit_code == 1:
-            for reason in self.tally.failures(self.config.thresholds):
-                self.console.info(f"exit 1: {reason}")
-        return self._finished(exit_code, job)
+        reasons = self.tally.failures(self.config.thresholds) if exit_code == 1 else []
+        for reason in reasons:
+            self.console.info(f"exit 1: {reason}")
+        return self._finished(exit_code, job, reasons)
 
     def _started(self) -> None:
         settings = self.settings
@@ -279,7 +279,7 @@ class Lifecycle:
         where = self.settings.output or "stdout"
         return f"cannot write events to {where}: {error.strerror or error}"
 
-    def _finished(self, exit_code: int, job: Job) -> int:
+    def _finished(self, exit_code: int, job: Job, reasons: list[str]) -> int:
         summary = self.tally.summary()
         fields = job.finished_fields()
         pacing, calibration = fields.pop("pacing"), fields.pop("calibration")
@@ -297,6 +297,7 @@ class Lifecycle:
             calibration=calibration,
             interrupted=interrupted,
             exit_code=exit_code,
+            reasons=reasons,
             **fields,
         )
         if self.sink.write_error is not None and not self._write_error_reported:

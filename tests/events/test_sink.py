@@ -595,6 +595,7 @@ def test_run_finished(sink: Sink, capture: LogCapture) -> None:
         calibration=None,
         interrupted=False,
         exit_code=1,
+        reasons=("overall mismatch rate 2/10 above the mismatch_rate threshold 0",),
     )
     assert capture.entries == [
         event(
@@ -606,6 +607,7 @@ def test_run_finished(sink: Sink, capture: LogCapture) -> None:
             calibration=None,
             interrupted=False,
             exit_code=1,
+            reasons=["overall mismatch rate 2/10 above the mismatch_rate threshold 0"],
         )
     ]
 
@@ -637,6 +639,7 @@ def test_run_finished_with_workers_and_shard(sink: Sink, capture: LogCapture) ->
             calibration={"mode": "repeat", "pairs": 4},
             interrupted=True,
             exit_code=130,
+            reasons=[],
             workers=workers,
             shard=shard,
         )

@@ -41,7 +41,11 @@ def gate(fake_pair: tuple[str, str], tmp_path: Path, thresholds: str) -> Shadow:
     ("thresholds", "exit_code", "reason"),
     [
         ("mismatch_rate = 0.2", 0, ""),
-        ("mismatch_rate = 0.1", 1, "overall mismatch rate 4/20 above the mismatch_rate threshold 0.1"),
+        (
+            "mismatch_rate = 0.1",
+            1,
+            "overall mismatch rate 4/20 above the mismatch_rate threshold 0.1",
+        ),
         ('mismatch_rate = 0.2\nfail_on = ["type"]', 1, "4 type differences (fail_on)"),
         ('mismatch_rate = 0.2\nfail_on = ["status", "value"]', 0, ""),
         # An endpoint with its own limits is judged by them, and left out of the overall rate.
