@@ -96,7 +96,8 @@ def _header(data: Mapping[str, Any]) -> str:
         '<header class="panel">\n<div class="top"><h1>shadow report</h1>'
         f'<span class="verdict {escape(status)}">{escape(status.replace("_", " "))}</span></div>\n'
         f'<p class="reason">{escape(str(verdict["reason"]))}</p>\n'
-        f'<dl class="meta">{meta}</dl>\n</header>'
+        + "".join(f'<p class="reason">because {escape(str(r))}</p>\n' for r in verdict["reasons"])
+        + f'<dl class="meta">{meta}</dl>\n</header>'
     )
 
 

@@ -84,13 +84,11 @@ def verdict(runs: list[dict[str, Any]], totals: Mapping[str, int]) -> dict[str, 
         status, why = "server_failed", "a managed server failed (exit 3)"
     elif any(code != 0 for code in codes):
         status, why = "fail", f"exit {', '.join(map(str, codes))}"
-        # What each run said it failed (its run_finished.reasons), once each.
-        reasons = list(dict.fromkeys(r for run in runs for r in run.get("reasons", ())))
-        if reasons:
-            why += ": " + "; ".join(reasons)
     else:
         status, why = "pass", "exit 0"
-    return {"status": status, "reason": f"{counts}; {why}", "exit_codes": codes}
+    # What each run said it failed (its run_finished.reasons), once each.
+    reasons = list(dict.fromkeys(r for run in runs for r in run.get("reasons", ())))
+    return {"status": status, "reason": f"{counts}; {why}", "exit_codes": codes, "reasons": reasons}
 
 
 def warnings(agg: Aggregator, inputs: list[InputStats], finals: Mapping[str, object]) -> list[str]:

@@ -66,6 +66,11 @@ def _header(data: Mapping[str, Any]) -> list[str]:
     totals, verdict, runs = data["totals"], data["verdict"], data["runs"]
     lines = [
         clip(f"shadow report: {verdict['status'].upper()} ({verdict['reason']})", WIDTH),
+        *(
+            line
+            for reason in verdict.get("reasons", ())
+            for line in textwrap.wrap(f"because {reason}", WIDTH, subsequent_indent="  ")
+        ),
         clip(
             f"{totals['requests']} requests: {totals['matched']} matched, "
             f"{totals['mismatched']} mismatched, {totals['errors']} errors, "

@@ -108,10 +108,10 @@ def test_the_readme_quick_start_shows_what_the_demo_prints(tmp_path: Path) -> No
     quick_start = readme.split("## Quick start", 1)[1].split("\n## ", 1)[0]
     screen = run_on_terminal("demo", "--run-dir", str(tmp_path / "run"), columns=100)
     starts = ("mismatch", "    /", "shadow report:", "top differences", "  exch.", "statuses:")
-    starts += ("shadow: exit", "shadow: statuses")
+    starts += ("shadow: exit", "shadow: statuses", "because ")
     shown = [line for line in screen.lines if line.startswith(starts)]
     # statuses once: in the headline, not again on stderr when both share the terminal
-    assert len(shown) == 10, screen.text
+    assert len(shown) == 11, screen.text
     for line in shown:
         assert f"\n{line}\n" in quick_start, line
 
