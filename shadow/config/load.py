@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from shadow.config.auth import AuthProfile, parse_auth
+from shadow.config.keys import unknown_keys
 from shadow.config.redact import RedactConfig, parse_redact
 from shadow.config.replay import ReplayConfig, parse_replay
 from shadow.config.rules import EndpointRule, parse_endpoint, parse_rules
@@ -70,7 +71,14 @@ def parse(data: dict[str, Any], source: str, base: Path, env_files: bool = True)
     unknown = UnknownKeys(source)
     try:
         config = _parse(data, source, base, env_files, unknown)
-    except ConfigError:
+    except ConfigError as exc:
+        # The parser stopped at `exc`: the unknown keys it did not reach are named too.
+        named = {line.partition(": ")[0] for line in unknown.found} | {exc.key}
+        unknown.found += [
+            line for line in unknown_keys(data) if line.partition(": ")[0] not in named
+        ]
+        if unknown.found and exc.key not in {line.partition(": ")[0] for line in unknown.found}:
+            unknown.found.append(f"{exc.key}: {exc.problem}")
         unknown.check()  # a misspelt key is the likelier cause (`templat` -> "template: missing")
         raise
     unknown.check()

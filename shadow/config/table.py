@@ -75,7 +75,9 @@ class UnknownKeys:
             raise ConfigError(self.source, key, problem)
         if self.found:
             lines = "".join(f"\n  {line}" for line in self.found)
-            raise ConfigError(self.source, "", f"{len(self.found)} unknown keys:{lines}")
+            unknown = all(": unknown " in line for line in self.found)
+            what = "unknown keys" if unknown else "problems"
+            raise ConfigError(self.source, "", f"{len(self.found)} {what}:{lines}")
 
 
 class Table:

@@ -95,6 +95,25 @@ def test_every_unknown_key_at_once_with_a_did_you_mean(tmp_path: Path) -> None:
     ]
 
 
+@pytest.mark.parametrize(
+    ("bad", "also"),
+    [
+        ("[replay]\nconcurency = 4\ntimeout_s = nan\n", "replay.timeout_s: must be a finite"),
+        ('[targets.primary.health]\npath = "h"\n[noise]\nsampel = 1\n', "health.path: must"),
+    ],
+)
+def test_a_bad_value_does_not_hide_the_unknown_keys(tmp_path: Path, bad: str, also: str) -> None:
+    """The parser stops at the bad value; the typo it did not reach is named all the same."""
+    config = tmp_path / "both.toml"
+    config.write_text(TARGETS + bad)
+    result = run_shadow("check", "-c", str(config))
+    assert result.returncode == 2, result.stderr
+    lines = result.stderr.splitlines()
+    assert lines[0] == f"shadow: error: {config}: 2 problems:", result.stderr
+    assert any(": unknown key (did you mean" in line for line in lines[1:]), result.stderr
+    assert any(also in line for line in lines[1:]), result.stderr
+
+
 def test_a_health_path_needs_its_leading_slash(tmp_path: Path) -> None:
     config = tmp_path / "health.toml"
     config.write_text(TARGETS + '[targets.primary.health]\npath = "healthz"\n')

@@ -373,7 +373,12 @@ ONE = '[[synth.template]]\npath = "/a/{address}"\n'
         ("[synth.vars]\nx = { min = 1 }\n" + ONE, "synth.vars.x.gen", "missing"),
         ('[synth.vars]\nx = { gen = "int", min = 5, max = 1 }\n', "synth.vars.x.max", "at least"),
         ('[synth.vars]\nx = { gen = "int" }\n', "synth.vars.x.max", "missing"),
-        ('[synth.vars]\nx = { gen = "uuid", size = 3 }\n', "synth.vars.x.size", "unknown key"),
+        # (with a template: a file missing one would name both problems at once)
+        (
+            '[synth.vars]\nx = { gen = "uuid", size = 3 }\n[[synth.template]]\npath = "/a"\n',
+            "synth.vars.x.size",
+            "unknown key",
+        ),
         ('[synth.vars]\nx = { gen = "choice", values = [] }\n', "synth.vars.x.values", "empty"),
         (
             '[synth.vars]\nx = { gen = "choice", values = [1, 2], weights = [1] }\n',
