@@ -45,6 +45,7 @@ class Config:
     noise: NoiseConfig = field(default_factory=NoiseConfig)
     redact: RedactConfig = field(default_factory=RedactConfig)
     synth_table: Mapping[str, Any] | None = None  # `[synth]` as written (shadow check --print)
+    env_file: str | None = None  # as written (shadow check --print)
 
     def lookup_secret(self, var: str) -> str | None:
         """An env var for auth: the process environment first, then the config's env_file."""
@@ -121,6 +122,7 @@ def _parse(
         run_dir=str(base / run_dir) if run_dir else None,
         synth=parse_synth(root.table("synth"), auth) if "synth" in data else None,
         synth_table=data.get("synth"),
+        env_file=data["env_file"] if isinstance(data.get("env_file"), str) else None,
     )
     compare_table.done()
     root.done()

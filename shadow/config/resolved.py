@@ -131,12 +131,16 @@ def resolved(config: Config) -> dict[str, Any]:
     noise = config.noise
     thresholds = config.thresholds
     data: dict[str, Any] = {}
+    if config.env_file is not None:  # its values stay in it: named, never shown
+        data["env_file"] = config.env_file
     if config.run_dir is not None:
         data["run_dir"] = config.run_dir
     hidden = CREDENTIAL_HEADERS | frozenset(config.redact.headers)  # as events hide them
     data["targets"] = {name: _target(t, hidden) for name, t in config.targets.items()}
     data["replay"] = _replay(config.replay)
-    data["compare"] = _rules(config.compare) | {"endpoint": _endpoint_rules(config)}
+    compare = _rules(config.compare)
+    compare["headers"] = compare["headers"] or []  # none set: none compared
+    data["compare"] = compare | {"endpoint": _endpoint_rules(config)}
     data["auth"] = {
         name: {
             "type": p.type,

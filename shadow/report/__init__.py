@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import io
 import os
+import sys
 from pathlib import Path
 from typing import BinaryIO
 
@@ -50,6 +51,8 @@ def report(paths: list[str], html: str | None, as_json: bool, stdout: BinaryIO) 
 
         # "replace": a lone surrogate from an event cannot be written as UTF-8.
         _write_file(Path(html), render_html(result).encode("utf-8", "replace"))
+        with contextlib.suppress(OSError, ValueError):  # stderr gone: the file is there
+            print(f"shadow: HTML report written to {html}", file=sys.stderr, flush=True)
     if as_json:
         body = dumps(result.data) + b"\n"
     else:

@@ -193,6 +193,7 @@ def test_demo_report_html_is_self_contained_with_examples_and_plots(
 ) -> None:
     html_path = tmp_path / "report.html"
     result = run_shadow("report", str(demo), "--html", str(html_path))
+    assert f"shadow: HTML report written to {html_path}" in result.stderr
     assert result.returncode == 0, result.stderr
     assert result.stdout.startswith(b"shadow report: FAIL")  # the text summary still prints
     page = html_path.read_text()

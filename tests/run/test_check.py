@@ -44,7 +44,8 @@ def test_print_writes_the_resolved_config_as_toml_that_loads_again(tmp_path: Pat
     assert data["targets"]["primary"]["health"]["interval_s"] == 0.2  # a default, filled in
     # Loaded again (beside the env file its auth profiles read), it is the same config.
     again = tmp_path / "resolved.toml"
-    again.write_text(f'env_file = "demo.env"\n{text}')
+    assert data["env_file"] == "demo.env"  # named, so the file loads again beside it
+    again.write_text(text)
     original, reloaded = resolved(load(config)), resolved(load(again))
     assert reloaded == original
 
