@@ -52,15 +52,15 @@ def status_text(status: Mapping[str, Any]) -> str:
 
 def diff_text(diff: Mapping[str, Any]) -> Text:
     """`  /path  kind  primary -> candidate` (an absent side says so)."""
-    kind = str(diff.get("kind"))
+    kind, path = str(diff.get("kind")), str(diff.get("path"))
     primary = "(absent)" if kind == "extra" else show_value(diff.get("primary"))
     candidate = "(absent)" if kind == "missing" else show_value(diff.get("candidate"))
     return Text.assemble(
         "    ",
-        (plain(str(diff.get("path"))), "bold"),
+        (plain(path), "bold"),
         "  ",
-        (kind, "magenta"),
-        "  ",
+        ("" if kind == path else kind, "magenta"),  # `status  200 -> 404`, said once
+        "" if kind == path else "  ",
         primary,
         (" -> ", "dim"),
         (candidate, "yellow"),
@@ -104,17 +104,12 @@ class TerminalView:
             )
 
     def _head(self, label: str, style: str, fields: Mapping[str, Any], rest: str) -> None:
-        self._line(
-            Text.assemble(
-                (label, style),
-                "  ",
-                (plain(str(fields.get("endpoint"))), "bold"),
-                "  ",
-                request_line(fields.get("request") or {}),
-                "  ",
-                (rest, "dim"),
-            )
-        )
+        endpoint, request = str(fields.get("endpoint")), request_line(fields.get("request") or {})
+        # An endpoint named after the request itself (nothing to infer) is said once.
+        where: tuple[str | tuple[str, str], ...] = ((plain(endpoint), "bold"), "  ", request, "  ")
+        if plain(endpoint) == request:
+            where = ((request, "bold"), "  ")
+        self._line(Text.assemble((label, style), "  ", *where, (rest, "dim")))
 
     def mismatch(self, fields: Mapping[str, Any]) -> None:
         diffs = [d for d in fields.get("diffs") or [] if not d.get("suppressed")]

@@ -245,3 +245,22 @@ def test_progress_is_one_line_per_interval() -> None:
     assert out.getvalue() == (
         "1:02:05  sent 12,345 (98.8/s)  matched 12,000  mismatched 300  errors 45\n"
     )
+
+
+def test_what_a_line_would_say_twice_it_says_once() -> None:
+    out = io.StringIO()
+    view = TerminalView(out)
+    view.console = Console(file=out, width=120, color_system=None)
+    view.on_event(
+        "mismatch",
+        {
+            "endpoint": "GET /only.txt",
+            "request": {"method": "GET", "path": "/only.txt"},
+            "status": {"primary": 200, "candidate": 404},
+            "diffs": [{"path": "status", "kind": "status", "primary": 200, "candidate": 404}],
+        },
+    )
+    assert out.getvalue().splitlines() == [
+        "mismatch  GET /only.txt  200 -> 404",
+        "    status  200 -> 404",
+    ]
