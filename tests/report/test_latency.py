@@ -131,5 +131,12 @@ def test_real_shards_merge_as_a_workers_parent_merges_them(tmp_path: Path) -> No
     expected = merged.summary()
     assert report["totals"]["requests"] == expected["requests"] == 13
     assert figures(report["latency_ms"]["targets"]) == figures(expected["latency_ms"])
+    compared = 0
     for name, entry in expected["by_endpoint"].items():
-        assert figures(report["endpoints"][name]["latency_ms"]) == figures(entry["latency_ms"])
+        found = report["endpoints"][name]
+        # An endpoint whose every exchange has an event (here: a mismatch) is measured from
+        # the events' own latencies, finer than a run's histogram; the rest are merged.
+        if found["latency_source"] == "summary":
+            assert figures(found["latency_ms"]) == figures(entry["latency_ms"])
+            compared += 1
+    assert compared >= len(expected["by_endpoint"]) - 2  # the demo's two bugs have events
