@@ -19,6 +19,7 @@ import ijson
 
 from shadow.model import InputProblem, Item, Record
 from shadow.sources import wire
+from shadow.sources.answers import answer_from_har
 
 _FORM = "application/x-www-form-urlencoded"
 
@@ -66,6 +67,7 @@ def record_from_entry(entry: Any, source: str = "", max_body_bytes: int = 1 << 6
         body_form=body.form,
         ts=_started(entry.get("startedDateTime")),
         source=source,
+        response=answer_from_har(entry, _headers),
     )
 
 
