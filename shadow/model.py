@@ -127,6 +127,9 @@ class Record:
     expect_status: int | None = None  # the status this request is meant to answer
     # The primary's answer as the capture recorded it (`shadow run --recorded` compares with it).
     response: Response | None = None
+    # Why the recorded answer cannot be used ("" when there is one, or none was recorded):
+    # an input error under `--recorded` only, as a run against a primary never reads it.
+    response_problem: str = ""
 
     @property
     def has_json_body(self) -> bool:
@@ -215,9 +218,11 @@ class Response:
         return None
 
     def to_dict(self, redact: frozenset[str] = frozenset()) -> dict[str, Any]:
-        """A recorded answer in native form (a record's `response`): status, headers, and
-        the body as `body` (JSON), `body_text` (UTF-8) or `body_b64`, as a request's body."""
+        """A recorded answer in native form (a record's `response`): status, its latency
+        when timed, headers, and the body as `body` (JSON), `body_text` (UTF-8) or `body_b64`, as a request's body."""
         out: dict[str, Any] = {"status": self.status}
+        if self.latency_ms > 0:
+            out["latency_ms"] = self.latency_ms
         if self.headers:
             out["headers"] = [[k, REDACTED if k.lower() in redact else v] for k, v in self.headers]
         if not self.body:

@@ -26,11 +26,11 @@ def convert(
     fmt: str,
     console: Console,
     out: BinaryIO | None = None,
-    keep_responses: bool = False,
+    keep: bool = False,
 ) -> int:
     """Every record of `paths` as native JSONL on `out` (stdout), each unreadable record on
     stderr; exit 1 if there were any, 2 (raised) if a log cannot be read at all.
-    `keep_responses` keeps the answer a capture recorded as the record's `response`."""
+    `keep` keeps the answer a capture recorded as the record's `response`."""
     validate_inputs(paths, fmt)
     check_outputs(paths, {}, sys.stdout.fileno() if out is None else None)
     out = out if out is not None else sys.stdout.buffer
@@ -45,9 +45,7 @@ def convert(
                 console.error(f"{where}: {item.message}")
                 continue
             out.write(
-                orjson.dumps(
-                    item.to_dict(keep_response=keep_responses), option=orjson.OPT_APPEND_NEWLINE
-                )
+                orjson.dumps(item.to_dict(keep_response=keep), option=orjson.OPT_APPEND_NEWLINE)
             )
             converted += 1
         out.flush()

@@ -45,8 +45,13 @@ def with_answers(items: Iterator[Item]) -> Iterator[Item]:
             yield InputProblem(
                 item.source,
                 item.line,
-                f"{item.method} {item.path[:200]}: no recorded answer to compare with"
-                " (--recorded needs the primary's answer in the capture)",
+                f"{item.method} {item.path[:200]}: "
+                + (
+                    f"its recorded answer cannot be used: {item.response_problem}"
+                    if item.response_problem
+                    else "no recorded answer to compare with"
+                    " (--recorded needs the primary's answer in the capture)"
+                ),
             )
         else:
             yield item

@@ -11,12 +11,24 @@ import base64
 import binascii
 import gzip
 import zlib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import orjson
 
 from shadow.model import Headers, Response
+
+
+def recorded_answer(read: Callable[[Any], Response | None], data: Any) -> dict[str, Any]:
+    """A Record's `response` and `response_problem` fields from a capture's answer `data`
+    (None: none recorded): a bad answer is kept as its problem, so a run that does not read
+    answers (without `--recorded`) replays the request as before."""
+    if data is None:
+        return {}
+    try:
+        return {"response": read(data)}
+    except ValueError as exc:
+        return {"response_problem": str(exc)}
 
 
 def answer_from_dict(data: Any, headers_of: Any) -> Response:
@@ -32,7 +44,7 @@ def answer_from_dict(data: Any, headers_of: Any) -> Response:
     if len(keys) > 1:
         raise ValueError(f"'response' has at most one of body, body_text, body_b64; found {keys}")
     body = _body(data, keys[0]) if keys else b""
-    return Response(status, headers, _inflated(body, headers), 0.0)
+    return Response(status, headers, _inflated(body, headers), _latency(data, "latency_ms"))
 
 
 def _body(data: Mapping[str, Any], key: str) -> bytes:
@@ -49,12 +61,9 @@ def _body(data: Mapping[str, Any], key: str) -> bytes:
         raise ValueError("'response.body_b64' is not valid base64") from None
 
 
-def answer_from_har(entry: Mapping[str, Any], headers_of: Any) -> Response | None:
-    """A HAR entry's `response`, None when the entry has none (or status 0: no answer came);
-    ValueError says what is wrong with it."""
-    response = entry.get("response")
-    if response is None:
-        return None
+def answer_from_har(response: Any, headers_of: Any, time_ms: Any = None) -> Response | None:
+    """A HAR entry's `response` (`time_ms`: the entry's `time`), None for status 0 (no answer
+    came); ValueError says what is wrong with it."""
     if not isinstance(response, dict):
         raise ValueError("'response' must be an object")
     status = response.get("status")
@@ -67,8 +76,9 @@ def answer_from_har(entry: Mapping[str, Any], headers_of: Any) -> Response | Non
     if not isinstance(content, dict):
         raise ValueError("'response.content' must be an object")
     text, encoding = content.get("text"), content.get("encoding")
+    latency_ms = _latency({"time": time_ms}, "time")
     if text is None:
-        return Response(status, headers, b"", 0.0)
+        return Response(status, headers, b"", latency_ms)
     if not isinstance(text, str):
         raise ValueError("'response.content.text' must be a string")
     if encoding == "base64":
@@ -80,7 +90,18 @@ def answer_from_har(entry: Mapping[str, Any], headers_of: Any) -> Response | Non
         body = text.encode("utf-8", "surrogatepass")
     else:
         raise ValueError(f"unknown response content encoding {str(encoding)[:20]!r}")
-    return Response(status, headers, _inflated(body, headers), 0.0)
+    return Response(status, headers, _inflated(body, headers), latency_ms)
+
+
+def _latency(data: Mapping[str, Any], key: str) -> float:
+    """The recorded answer's latency in ms (HAR `time`, a JSONL `response.latency_ms`); 0 when
+    the capture did not time it (HAR writes -1 for a time it does not know)."""
+    value = data.get(key)
+    if value is None or value == -1:
+        return 0.0
+    if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
+        raise ValueError(f"'{key}' must be a number of milliseconds, not {str(value)[:20]!r}")
+    return float(value)
 
 
 def _inflated(body: bytes, headers: Headers) -> bytes:

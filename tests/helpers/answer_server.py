@@ -19,7 +19,7 @@ USERS = {1: "ada", 2: "bob (rewrite)", 3: "cy"}
 
 
 class Handler(http.server.BaseHTTPRequestHandler):
-    def do_GET(self) -> None:  # noqa: N802 - the http.server spelling
+    def do_GET(self) -> None:
         if self.path == "/health":
             self._send(200, b"ok", "text/plain")
         elif self.path == "/plain":
@@ -47,7 +47,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(body)
 
-    def log_message(self, format: str, *args: object) -> None:  # noqa: A002
+    def log_message(self, format: str, *args: object) -> None:
         pass
 
 

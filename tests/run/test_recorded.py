@@ -96,9 +96,7 @@ def assert_one_real_difference(result: Any) -> None:
     }
 
 
-def test_a_har_capture_is_compared_with_the_candidate_alone(
-    tmp_path: Path, candidate: str
-) -> None:
+def test_a_har_capture_is_compared_with_the_candidate_alone(tmp_path: Path, candidate: str) -> None:
     har = write_har(tmp_path)
     result = run_shadow("run", "--recorded", "-c", str(write_config(tmp_path, candidate)), str(har))
     assert_one_real_difference(result)
@@ -124,15 +122,24 @@ def test_without_the_rule_the_recorded_clock_is_a_difference(
 
 
 def test_a_record_without_an_answer_is_an_input_error(tmp_path: Path, candidate: str) -> None:
-    records = [*jsonl_records()[2:], {"method": "GET", "path": "/users/3"}]
+    records = [
+        *jsonl_records()[2:],
+        {"method": "GET", "path": "/users/3"},
+        {"method": "GET", "path": "/users/1", "response": {"status": 99}},
+    ]
     log = write_jsonl(tmp_path / "capture.jsonl", records)
     result = run_shadow("run", "--recorded", "--candidate", candidate, str(log))
     assert result.returncode == 1, result.stderr
-    (problem,) = result.of("input_error")
-    assert problem["line"] == 3
-    assert "GET /users/3: no recorded answer" in problem["message"]
+    missing, bad = result.of("input_error")
+    assert missing["line"] == 3
+    assert "GET /users/3: no recorded answer" in missing["message"]
+    assert bad["line"] == 4
+    assert "its recorded answer cannot be used: 'response.status'" in bad["message"]
     summary = result.summary
-    assert (summary["requests"], summary["matched"], summary["input_errors"]) == (2, 2, 1)
+    assert (summary["requests"], summary["matched"], summary["input_errors"]) == (2, 2, 2)
+    # Without --recorded the answers are not read: every request is replayed as before.
+    plain = run_shadow("run", "--primary", candidate, "--candidate", candidate, str(log))
+    assert (plain.summary["requests"], plain.summary["input_errors"]) == (4, 0)
 
 
 def test_without_recorded_a_primary_is_still_required(tmp_path: Path, candidate: str) -> None:
