@@ -213,10 +213,12 @@ class Sink:
         calibration: Mapping[str, Any] | None,
         interrupted: bool,
         exit_code: int,
+        recorded: bool = False,
         **extra: Any,
     ) -> None:
         """The last event: the run's counts (`summary`, from the tally), how it went, and its
-        exit code; `extra` carries what a sharded or multi-worker run adds."""
+        exit code; `recorded`: compared with a capture's answers (`--recorded`); `extra`
+        carries what a sharded or multi-worker run adds."""
         self.emit(
             "run_finished",
             **summary,
@@ -226,6 +228,7 @@ class Sink:
             calibration=calibration,
             interrupted=interrupted,
             exit_code=exit_code,
+            recorded=recorded,
             **extra,
         )
 

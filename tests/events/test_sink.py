@@ -606,6 +606,7 @@ def test_run_finished(sink: Sink, capture: LogCapture) -> None:
             calibration=None,
             interrupted=False,
             exit_code=1,
+            recorded=False,
         )
     ]
 
@@ -637,6 +638,7 @@ def test_run_finished_with_workers_and_shard(sink: Sink, capture: LogCapture) ->
             calibration={"mode": "repeat", "pairs": 4},
             interrupted=True,
             exit_code=130,
+            recorded=False,
             workers=workers,
             shard=shard,
         )

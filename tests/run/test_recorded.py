@@ -163,3 +163,24 @@ def test_convert_keeps_the_answers_for_a_recorded_run(tmp_path: Path, candidate:
     log.write_bytes(converted.stdout)
     result = run_shadow("run", "--recorded", "-c", str(write_config(tmp_path, candidate)), str(log))
     assert_one_real_difference(result)
+
+
+def test_recorded_runs_over_workers(tmp_path: Path, candidate: str) -> None:
+    records = [{**r, "lane": str(i)} for i, r in enumerate(jsonl_records() * 2)]
+    log = write_jsonl(tmp_path / "capture.jsonl", records)
+    config = str(write_config(tmp_path, candidate))
+    result = run_shadow("run", "--recorded", "-c", config, "--workers", "2", str(log))
+    assert result.returncode == 1, result.stderr
+    summary = result.summary
+    assert (summary["requests"], summary["matched"], summary["mismatched"]) == (8, 6, 2)
+    assert summary["recorded"] is True
+    assert [d["path"] for e in result.of("mismatch") for d in e["diffs"]] == ["/name", "/name"]
+
+
+def test_recorded_refuses_a_primary_to_send_to(tmp_path: Path, candidate: str) -> None:
+    log = write_jsonl(tmp_path / "capture.jsonl", jsonl_records())
+    result = run_shadow(
+        "run", "--recorded", "--primary", candidate, "--candidate", candidate, str(log)
+    )
+    assert result.returncode == 2
+    assert "--recorded compares with the capture's answers" in result.stderr
