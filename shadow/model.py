@@ -219,7 +219,8 @@ class Response:
 
     def to_dict(self, redact: frozenset[str] = frozenset()) -> dict[str, Any]:
         """A recorded answer in native form (a record's `response`): status, its latency
-        when timed, headers, and the body as `body` (JSON), `body_text` (UTF-8) or `body_b64`, as a request's body."""
+        when timed, headers, and the body as a request's: `body` (JSON), `body_text` (UTF-8)
+        or `body_b64`."""
         out: dict[str, Any] = {"status": self.status}
         if self.latency_ms > 0:
             out["latency_ms"] = self.latency_ms

@@ -164,6 +164,8 @@ def recorded_config(config: Config, args: argparse.Namespace) -> Config:
         raise UsageError("--learn-noise calibrates against the primary: not with --recorded")
     if args.primary or args.secondary:
         raise UsageError("--recorded compares with the capture's answers: no --primary/--secondary")
+    if getattr(args, "synth", None) is not None:
+        raise UsageError("--recorded compares with a capture's answers: --synth records have none")
     if "candidate" not in config.targets:
         raise ConfigError(config.source, "targets.candidate", "missing (a url is required)")
     return dataclasses.replace(

@@ -37,11 +37,16 @@ from shadow.sources.opening import is_stream, iter_inputs, merge_by_ts
 FAILED_GRACE_S = 1.0  # after a managed server died, for in-flight requests to fail on their own
 
 
-def with_answers(items: Iterator[Item]) -> Iterator[Item]:
+def with_answers(items: Iterator[Item], methods: tuple[str, ...] = ()) -> Iterator[Item]:
     """`--recorded`: a record the capture holds no answer for is an input error naming it
-    (counted, never sent: there is nothing to compare the candidate's answer with)."""
+    (counted, never sent: there is nothing to compare the candidate's answer with). One of a
+    method `[replay] methods` leaves out stays a record, for intake to count as skipped."""
     for item in items:
-        if isinstance(item, Record) and item.response is None:
+        if (
+            isinstance(item, Record)
+            and item.response is None
+            and (not methods or item.method in methods)
+        ):
             yield InputProblem(
                 item.source,
                 item.line,
@@ -115,7 +120,7 @@ class SingleRun:
         # With the recorded timing, several logs are one timeline: merged in `ts` order.
         read = merge_by_ts if settings.speed is not None else iter_inputs
         items = read(settings.inputs, self.config.replay.max_record_bytes, settings.input_format)
-        return with_answers(items) if settings.recorded else items
+        return with_answers(items, self.config.replay.methods) if settings.recorded else items
 
     async def replay(self, supervisor: Supervisor, session: aiohttp.ClientSession) -> None:
         self.pipeline.servers = supervisor

@@ -184,3 +184,20 @@ def test_recorded_refuses_a_primary_to_send_to(tmp_path: Path, candidate: str) -
     )
     assert result.returncode == 2
     assert "--recorded compares with the capture's answers" in result.stderr
+
+
+def test_a_method_left_out_is_skipped_not_an_input_error(tmp_path: Path, candidate: str) -> None:
+    records = [*jsonl_records()[:1], {"method": "POST", "path": "/users", "body": {"n": 1}}]
+    log = write_jsonl(tmp_path / "capture.jsonl", records)
+    config = write_config(tmp_path, candidate)
+    config.write_text(config.read_text() + '\n[replay]\nmethods = ["GET"]\n')
+    result = run_shadow("run", "--recorded", "-c", str(config), str(log))
+    assert result.returncode == 0, result.stderr
+    summary = result.summary
+    assert (summary["requests"], summary["skipped"], summary["input_errors"]) == (1, 1, 0)
+
+
+def test_recorded_refuses_synth(tmp_path: Path, candidate: str) -> None:
+    result = run_shadow("run", "--recorded", "--candidate", candidate, "--synth", "3")
+    assert result.returncode == 2
+    assert "--synth records have none" in result.stderr
