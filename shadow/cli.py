@@ -186,6 +186,7 @@ def _add_run_options(p: argparse.ArgumentParser) -> None:
         metavar="HOST:PORT",
         help="serve Prometheus metrics at http://HOST:PORT/metrics during the run",
     )
+    p.add_argument("--recorded", action="store_true", help="compare with the capture's answers")
     _add_scale_options(p)
     p.add_argument(
         "-q", "--quiet", action="count", default=0, help="only errors on stderr (no summary)"
@@ -358,6 +359,7 @@ def command_run(args: argparse.Namespace, logs: list[str], console: Console) -> 
         "workers": args.workers,
         "interrupted_exit_code": args.interrupted_exit_code,
         "metrics": args.metrics,
+        "recorded": args.recorded or None,
     }
     if args.metrics is not None and (args.workers or 1) > 1:
         raise UsageError("--metrics serves one process's counts: not with --workers")
@@ -426,6 +428,7 @@ def _add_convert_command(commands: Any) -> None:
         "logs", nargs="+", metavar="LOG", help="logs (HAR, .gor, access, JSONL; .gz too), '-' stdin"
     )
     _add_format_option(convert)
+    convert.add_argument("--keep-responses", action="store_true", help="keep recorded answers")
     convert.add_argument("-q", "--quiet", action="count", default=0, help="less on stderr")
 
 
@@ -475,7 +478,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "report":
             return command_report(args)
         if args.command == "convert":
-            return convert(args.logs, args.format or AUTO, console)
+            return convert(args.logs, args.format or AUTO, console, keep=args.keep_responses)
         if args.command == "synth":
             return command_synth(args, console)
         if args.command == "schema":

@@ -125,6 +125,11 @@ class Record:
     source: str = ""
     line: int = 0
     expect_status: int | None = None  # the status this request is meant to answer
+    # The primary's answer as the capture recorded it (`shadow run --recorded` compares with it).
+    response: Response | None = None
+    # Why the recorded answer cannot be used ("" when there is one, or none was recorded):
+    # an input error under `--recorded` only, as a run against a primary never reads it.
+    response_problem: str = ""
 
     @property
     def has_json_body(self) -> bool:
@@ -146,8 +151,11 @@ class Record:
             return self.body
         return orjson.Fragment(self.body_bytes.replace(b"\r", b" ").replace(b"\n", b" "))
 
-    def to_dict(self, redact: frozenset[str] = frozenset()) -> dict[str, Any]:
-        """The record in native form (a valid log line); headers named in `redact` masked."""
+    def to_dict(
+        self, redact: frozenset[str] = frozenset(), keep_response: bool = False
+    ) -> dict[str, Any]:
+        """The record in native form (a valid log line); headers named in `redact` masked;
+        the recorded answer as `response` when `keep_response` is set."""
         out: dict[str, Any] = {"method": self.method, "path": self.path}
         if self.headers:
             out["headers"] = [[k, REDACTED if k.lower() in redact else v] for k, v in self.headers]
@@ -163,6 +171,8 @@ class Record:
                 out[key] = value
         if self.vars:
             out["vars"] = dict(self.vars)
+        if keep_response and self.response is not None:
+            out["response"] = self.response.to_dict(redact)
         return out
 
 
@@ -206,6 +216,30 @@ class Response:
             if key.lower() == wanted:
                 return value
         return None
+
+    def to_dict(self, redact: frozenset[str] = frozenset()) -> dict[str, Any]:
+        """A recorded answer in native form (a record's `response`): status, its latency
+        when timed, headers, and the body as a request's: `body` (JSON), `body_text` (UTF-8)
+        or `body_b64`."""
+        out: dict[str, Any] = {"status": self.status}
+        if self.latency_ms > 0:
+            out["latency_ms"] = self.latency_ms
+        if self.headers:
+            out["headers"] = [[k, REDACTED if k.lower() in redact else v] for k, v in self.headers]
+        if not self.body:
+            return out
+        media = (self.header("content-type") or "").partition(";")[0].strip().lower()
+        if media == "application/json" or media.endswith("+json"):
+            try:
+                out["body"] = orjson.loads(self.body)
+                return out
+            except orjson.JSONDecodeError:
+                pass
+        try:
+            out["body_text"] = self.body.decode("utf-8")
+        except UnicodeDecodeError:
+            out["body_b64"] = base64.b64encode(self.body).decode("ascii")
+        return out
 
 
 @dataclass(frozen=True, slots=True)

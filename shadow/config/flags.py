@@ -28,7 +28,7 @@ from shadow.config.replay import (
     parse_rate,
 )
 from shadow.config.settings import MAX_WORKERS, Shard, parse_shard
-from shadow.errors import UsageError
+from shadow.errors import ConfigError, UsageError
 
 
 def positive_int(text: str) -> int:
@@ -136,7 +136,10 @@ def resolve_config(args: argparse.Namespace) -> Config:
         config = attach_config(urls)
     else:
         raise UsageError("give a config (-c FILE) or --primary URL and --candidate URL")
-    check_targets(config)
+    if getattr(args, "recorded", False):
+        config = recorded_config(config, args)
+    else:
+        check_targets(config)
     if args.health_timeout is not None:
         config = with_health_timeout(config, args.health_timeout)
     replay = config.replay
@@ -152,6 +155,24 @@ def resolve_config(args: argparse.Namespace) -> Config:
             raise UsageError("--learn-noise calibrates: it cannot go with --no-calibration")
         noise = dataclasses.replace(noise, enabled=False)
     return dataclasses.replace(config, replay=replay, noise=noise)
+
+
+def recorded_config(config: Config, args: argparse.Namespace) -> Config:
+    """`--recorded`: the candidate alone is sent to (a primary or secondary in the config is
+    not started), and nothing is calibrated: there is no second answer of the primary."""
+    if args.learn_noise:
+        raise UsageError("--learn-noise calibrates against the primary: not with --recorded")
+    if args.primary or args.secondary:
+        raise UsageError("--recorded compares with the capture's answers: no --primary/--secondary")
+    if getattr(args, "synth", None) is not None:
+        raise UsageError("--recorded compares with a capture's answers: --synth records have none")
+    if "candidate" not in config.targets:
+        raise ConfigError(config.source, "targets.candidate", "missing (a url is required)")
+    return dataclasses.replace(
+        config,
+        targets={"candidate": config.targets["candidate"]},
+        noise=dataclasses.replace(config.noise, enabled=False),
+    )
 
 
 def resolve_rate(args: argparse.Namespace, config: Config) -> RateSpec | None:

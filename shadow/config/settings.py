@@ -84,6 +84,9 @@ class RunSettings:
     # run before its input ended: a partial run is no verdict (a Kubernetes shard retried).
     interrupted_exit_code: int | None = None
     metrics: tuple[str, int] | None = None  # serve Prometheus metrics on (host, port)
+    # Compare the candidate with the primary's answers the capture recorded (none is sent to
+    # a primary; the noise cannot be calibrated): shadow.sources.answers.
+    recorded: bool = False
 
     def __post_init__(self) -> None:
         check_choice("emit", self.emit, EMIT)

@@ -214,11 +214,13 @@ class Sink:
         interrupted: bool,
         exit_code: int,
         reasons: Sequence[str] = (),
+        recorded: bool = False,
         **extra: Any,
     ) -> None:
         """The last event: the run's counts (`summary`, from the tally), how it went, its
         exit code and why (`reasons`: each threshold the run failed, as stderr said it);
-        `extra` carries what a sharded or multi-worker run adds."""
+        `recorded`: compared with a capture's answers (`--recorded`); `extra` carries what a
+        sharded or multi-worker run adds."""
         self.emit(
             "run_finished",
             **summary,
@@ -229,6 +231,7 @@ class Sink:
             interrupted=interrupted,
             exit_code=exit_code,
             reasons=list(reasons),
+            recorded=recorded,
             **extra,
         )
 

@@ -55,6 +55,8 @@ class Prepared:
     drop: frozenset[str] = frozenset()  # recorded headers (lowercase) not to send
     # Noise calibration: the target asked again once the others have answered (shadow.compare.noise).
     reference: str | None = None
+    # Answers known without sending (`--recorded`: the primary's, from the capture).
+    given: Mapping[str, Outcome] = field(default_factory=dict)
 
 
 class Replayer:
@@ -188,7 +190,7 @@ class Replayer:
                 )
             finally:
                 self.in_flight -= 1
-            outcomes = dict(zip(targets, results, strict=True))
+            outcomes = {**prepared.given, **dict(zip(targets, results, strict=True))}
             if prepared.reference is not None:
                 await self._ask_again(seq, record, prepared, outcomes)
         return Exchange(seq, record, prepared.endpoint, prepared.rules, outcomes)

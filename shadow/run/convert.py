@@ -21,9 +21,16 @@ from shadow.sources.opening import iter_inputs, validate_inputs
 from shadow.stdio import Console, point_at_devnull
 
 
-def convert(paths: list[str], fmt: str, console: Console, out: BinaryIO | None = None) -> int:
+def convert(
+    paths: list[str],
+    fmt: str,
+    console: Console,
+    out: BinaryIO | None = None,
+    keep: bool = False,
+) -> int:
     """Every record of `paths` as native JSONL on `out` (stdout), each unreadable record on
-    stderr; exit 1 if there were any, 2 (raised) if a log cannot be read at all."""
+    stderr; exit 1 if there were any, 2 (raised) if a log cannot be read at all.
+    `keep` keeps the answer a capture recorded as the record's `response`."""
     validate_inputs(paths, fmt)
     check_outputs(paths, {}, sys.stdout.fileno() if out is None else None)
     out = out if out is not None else sys.stdout.buffer
@@ -37,7 +44,9 @@ def convert(paths: list[str], fmt: str, console: Console, out: BinaryIO | None =
                 where = f"{item.source}:{item.line}" if item.line else item.source
                 console.error(f"{where}: {item.message}")
                 continue
-            out.write(orjson.dumps(item.to_dict(), option=orjson.OPT_APPEND_NEWLINE))
+            out.write(
+                orjson.dumps(item.to_dict(keep_response=keep), option=orjson.OPT_APPEND_NEWLINE)
+            )
             converted += 1
         out.flush()
     except BrokenPipeError:

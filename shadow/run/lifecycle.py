@@ -158,7 +158,9 @@ class Lifecycle:
             watcher=self.watch,
             scrubber=self.scrubber,
         )
-        self.tally = Tally([s for s in (*SIDES, "secondary") if s in self.config.targets])
+        # Under --recorded the primary answers from the capture: still a side of every count.
+        sides = set(self.config.targets) | ({"primary"} if settings.recorded else set())
+        self.tally = Tally([s for s in (*SIDES, "secondary") if s in sides])
         self.started = time.monotonic()
         self.supervisor: Supervisor | None = None
         self._write_error_reported = False
@@ -298,6 +300,7 @@ class Lifecycle:
             interrupted=interrupted,
             exit_code=exit_code,
             reasons=reasons,
+            recorded=self.settings.recorded,
             **fields,
         )
         if self.sink.write_error is not None and not self._write_error_reported:
@@ -315,6 +318,8 @@ class Lifecycle:
         )
         if summary["statuses"] and not shown:  # the headline has its own statuses line
             self.console.info(f"statuses: {describe_statuses(summary['statuses'])}")
+        if self.settings.recorded:
+            self.console.info(RECORDED_NOTE)
         if (path := self.events_path) is not None:
             self.console.info(f"events in {path} (a report: shadow report {path})")
         return exit_code
@@ -330,6 +335,12 @@ class Lifecycle:
             self.console.warning(f"no summary of {path}: {exc}")
             return False
         return True
+
+
+RECORDED_NOTE = (
+    "compared with the recorded answers: noise could not be calibrated (no second answer of "
+    "the primary); only the rules of the config and its learned files were applied"
+)
 
 
 def describe_statuses(statuses: dict[str, dict[str, int]]) -> str:

@@ -59,6 +59,7 @@ class Pipeline:
         *,
         emit: str = "mismatches",
         learning: bool = False,
+        recorded: bool = False,
     ) -> None:
         self.config = config
         self.sink = sink
@@ -73,6 +74,7 @@ class Pipeline:
             config.redact.paths,
         )
         self.streaks = TimeoutStreaks(config.replay.unresponsive_after)
+        self.recorded = recorded  # the primary's answer is the record's, never asked for
         self.noise = calibrator(config.noise, "secondary" in config.targets, learning)
         self.servers: ServerState | None = None  # set once the servers are up
         self.warm: set[int] = set()  # seqs sent while a target warmed up, not yet finished
@@ -101,12 +103,14 @@ class Pipeline:
             credentials = self.auth.credentials(record, record.auth or route.auth)
         except AuthError as exc:
             return Prepared(route.endpoint, route.rules, (), Failure("auth", str(exc)))
+        recorded = record.response if self.recorded else None
         return Prepared(
             route.endpoint,
             route.rules,
             credentials.headers,
             drop=credentials.drop,
             reference=reference,
+            given={"primary": recorded} if recorded is not None else {},
         )
 
     def finish(self, exchange: Exchange) -> None:

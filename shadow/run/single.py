@@ -37,6 +37,31 @@ from shadow.sources.opening import is_stream, iter_inputs, merge_by_ts
 FAILED_GRACE_S = 1.0  # after a managed server died, for in-flight requests to fail on their own
 
 
+def with_answers(items: Iterator[Item], methods: tuple[str, ...] = ()) -> Iterator[Item]:
+    """`--recorded`: a record the capture holds no answer for is an input error naming it
+    (counted, never sent: there is nothing to compare the candidate's answer with). One of a
+    method `[replay] methods` leaves out stays a record, for intake to count as skipped."""
+    for item in items:
+        if (
+            isinstance(item, Record)
+            and item.response is None
+            and (not methods or item.method in methods)
+        ):
+            yield InputProblem(
+                item.source,
+                item.line,
+                f"{item.method} {item.path[:200]}: "
+                + (
+                    f"its recorded answer cannot be used: {item.response_problem}"
+                    if item.response_problem
+                    else "no recorded answer to compare with"
+                    " (--recorded needs the primary's answer in the capture)"
+                ),
+            )
+        else:
+            yield item
+
+
 class SingleRun:
     """The job of a run (or of one shard of it) replayed in this process."""
 
@@ -55,6 +80,7 @@ class SingleRun:
             lifecycle.console,
             emit=settings.emit,
             learning=settings.learn_noise is not None,
+            recorded=settings.recorded,
         )
         self.dispatch = Dispatch(make_pacer(settings.rate, settings.speed, settings.max_wait_s))
 
@@ -93,7 +119,8 @@ class SingleRun:
             return synth.generate(synth_config, seed, settings.synth)
         # With the recorded timing, several logs are one timeline: merged in `ts` order.
         read = merge_by_ts if settings.speed is not None else iter_inputs
-        return read(settings.inputs, self.config.replay.max_record_bytes, settings.input_format)
+        items = read(settings.inputs, self.config.replay.max_record_bytes, settings.input_format)
+        return with_answers(items, self.config.replay.methods) if settings.recorded else items
 
     async def replay(self, supervisor: Supervisor, session: aiohttp.ClientSession) -> None:
         self.pipeline.servers = supervisor

@@ -19,6 +19,7 @@ import ijson
 
 from shadow.model import InputProblem, Item, Record
 from shadow.sources import wire
+from shadow.sources.answers import answer_from_har, recorded_answer
 
 _FORM = "application/x-www-form-urlencoded"
 
@@ -66,6 +67,9 @@ def record_from_entry(entry: Any, source: str = "", max_body_bytes: int = 1 << 6
         body_form=body.form,
         ts=_started(entry.get("startedDateTime")),
         source=source,
+        **recorded_answer(
+            lambda r: answer_from_har(r, _headers, entry.get("time")), entry.get("response")
+        ),
     )
 
 

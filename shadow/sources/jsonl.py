@@ -17,6 +17,7 @@ from urllib.parse import urlsplit
 import orjson
 
 from shadow.model import InputProblem, Item, Record, json_body_bytes
+from shadow.sources.answers import answer_from_dict, recorded_answer
 
 _DECODER = json.JSONDecoder()
 _SPACE = " \t\n\r"
@@ -114,6 +115,7 @@ def record_from_dict(
         source=source,
         line=line,
         expect_status=_status(data.get("expect_status")),
+        **recorded_answer(lambda r: answer_from_dict(r, _headers), data.get("response")),
     )
 
 

@@ -608,6 +608,7 @@ def test_run_finished(sink: Sink, capture: LogCapture) -> None:
             interrupted=False,
             exit_code=1,
             reasons=["overall mismatch rate 2/10 above the mismatch_rate threshold 0"],
+            recorded=False,
         )
     ]
 
@@ -640,6 +641,7 @@ def test_run_finished_with_workers_and_shard(sink: Sink, capture: LogCapture) ->
             interrupted=True,
             exit_code=130,
             reasons=[],
+            recorded=False,
             workers=workers,
             shard=shard,
         )
