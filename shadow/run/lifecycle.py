@@ -29,6 +29,7 @@ from shadow.errors import OutputError, ShadowError, TargetError, UsageError
 from shadow.events.sink import Sink
 from shadow.events.terminal import TerminalView
 from shadow.model import SIDES
+from shadow.run.collector import replay_collector
 from shadow.run.explain import Explainer
 from shadow.run.secrets import run_scrubber
 from shadow.run.stop import Stop, capture_signals
@@ -239,7 +240,8 @@ class Lifecycle:
         try:
             self.supervisor = supervisor
             if not self.stop.requested.is_set():
-                await job.replay(supervisor, session)
+                with replay_collector():  # start-up is over: its objects need no more collecting
+                    await job.replay(supervisor, session)
         finally:
             await supervisor.aclose()
         if supervisor.failure is not None:
