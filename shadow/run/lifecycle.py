@@ -18,7 +18,7 @@ import contextlib
 import os
 import time
 import uuid
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import IO, Any, Protocol
 
@@ -85,6 +85,18 @@ def events_output(path: str | None) -> Iterator[IO[bytes] | None]:
             stream.close()
 
 
+class _Request(aiohttp.ClientRequest):
+    """aiohttp's request without a User-Agent of its own: the same headers as
+    `skip_auto_headers=("User-Agent",)` gives, without the per-request copy of the headers
+    that option costs (a few percent of a replay's CPU)."""
+
+    def update_auto_headers(self, skip_auto_headers: Iterable[str] | None) -> None:
+        headers = self.headers
+        for name, value in self.DEFAULT_HEADERS.items():
+            if name not in headers:
+                headers[name] = value
+
+
 def client_session() -> aiohttp.ClientSession:
     """The run's one HTTP client: no overall timeout (each request sets its own), no pool limit
     (the replay bounds concurrency), answers decoded, no User-Agent of its own, and no cookie
@@ -95,7 +107,7 @@ def client_session() -> aiohttp.ClientSession:
         cookie_jar=aiohttp.DummyCookieJar(),
         timeout=aiohttp.ClientTimeout(total=None),
         auto_decompress=True,
-        skip_auto_headers=("User-Agent",),
+        request_class=_Request,
     )
 
 
