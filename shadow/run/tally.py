@@ -23,20 +23,20 @@ from shadow.model import (
     Failure,
     Response,
 )
+from shadow.run.latencies import LATENCY_MAX_US, bucket_us, fold
 
 # Per-endpoint latency costs ~28 KB a target (two significant digits): kept for this many.
 MAX_LATENCY_ENDPOINTS = 100
 MAX_ERROR_KINDS = 32  # (target, kind) pairs; the replayer's kinds are a short vocabulary
-_LATENCY_MAX_US = 3_600_000_000  # one hour, in microseconds
 _PERCENTILES = (("p50", 50.0), ("p90", 90.0), ("p99", 99.0))
 
 
 def new_histogram(digits: int = 3) -> HdrHistogram:
-    return HdrHistogram(1, _LATENCY_MAX_US, digits)
+    return HdrHistogram(1, LATENCY_MAX_US, digits)
 
 
 def record_ms(histogram: HdrHistogram, latency_ms: float) -> None:
-    histogram.record_value(min(_LATENCY_MAX_US, max(1, int(latency_ms * 1000))))
+    histogram.record_value(min(LATENCY_MAX_US, max(1, int(latency_ms * 1000))))
 
 
 def latency_ratio(latency: dict[str, dict[str, float]]) -> dict[str, float | None]:
@@ -124,11 +124,27 @@ class EndpointTally:
     mismatched: int = 0
     errors: int = 0
     diffs: dict[str, int] = field(default_factory=dict)
-    latency: dict[str, HdrHistogram] | None = None  # per target; None past the cap
+    _latency: dict[str, HdrHistogram] | None = None  # per target; None past the cap
+    # Answers counted per target and bucket (shadow.run.latencies), folded in when read.
+    pending_latency: dict[str, dict[int, int]] = field(default_factory=dict)
     noise: dict[str, int] = field(default_factory=dict)  # differences suppressed, per path
     statuses: dict[str, dict[str, int]] = field(default_factory=dict)  # per target
     both_failed: dict[str, int] = field(default_factory=dict)  # per status or error kind
     both_failed_errors: int = 0  # of those, transport errors (counted in `errors`)
+
+    @property
+    def latency(self) -> dict[str, HdrHistogram] | None:
+        """Per target (2 significant digits); None past the cap."""
+        histograms = self._latency
+        if histograms is not None:
+            for target, counts in self.pending_latency.items():
+                if counts:
+                    fold(histograms.setdefault(target, new_histogram(2)), counts)
+        return histograms
+
+    @latency.setter
+    def latency(self, histograms: dict[str, HdrHistogram] | None) -> None:
+        self._latency = histograms
 
     def agreed(self) -> int:
         """Exchanges where the two sides answered alike: the matched ones and the transport
@@ -207,6 +223,9 @@ class Tally:
         # the hot path pays for one histogram per target, not two.
         self._closed_latency = {name: new_histogram() for name in targets}
         self.interval_latency = {name: new_histogram() for name in targets}  # for progress
+        # The current interval's answers, per target and bucket, folded in when read: a
+        # dict increment per answer instead of HdrHistogram's pure-Python record_value.
+        self._interval_counts: dict[str, dict[int, int]] = {name: {} for name in targets}
         self.warmup = {"requests": 0, "matched": 0, "mismatched": 0, "errors": 0}
         self.kinds: dict[str, int] = {}  # real differences per kind, for `fail_on`
         self.error_kinds: dict[tuple[str, str], int] = {}  # (target, failure kind), --metrics
@@ -270,14 +289,30 @@ class Tally:
             tally.both_failed_errors += int(error)
 
     def _record_latency(self, ep: EndpointTally, exchange: Exchange) -> None:
-        if ep.latency is None and self._latency_endpoints < MAX_LATENCY_ENDPOINTS:
-            self._latency_endpoints += 1
-            ep.latency = {name: new_histogram(2) for name in self.latency}
+        pending: dict[str, dict[int, int]] | None = ep.pending_latency
+        if ep._latency is None:
+            if self._latency_endpoints < MAX_LATENCY_ENDPOINTS:
+                self._latency_endpoints += 1
+                ep.latency = {name: new_histogram(2) for name in self._closed_latency}
+            else:
+                pending = None
         for side, outcome in exchange.outcomes.items():
-            if isinstance(outcome, Response) and side in self.interval_latency:
-                record_ms(self.interval_latency[side], outcome.latency_ms)
-                if ep.latency is not None:
-                    record_ms(ep.latency[side], outcome.latency_ms)
+            if isinstance(outcome, Response):
+                interval = self._interval_counts.get(side)
+                if interval is None:
+                    continue
+                key = bucket_us(outcome.latency_ms)
+                interval[key] = interval.get(key, 0) + 1
+                if pending is not None:
+                    counts = pending.get(side)
+                    if counts is None:
+                        counts = pending[side] = {}
+                    counts[key] = counts.get(key, 0) + 1
+
+    def _fold_interval(self) -> None:
+        for name, counts in self._interval_counts.items():
+            if counts:
+                fold(self.interval_latency[name], counts)
 
     def add_warmup(self, exchange: Exchange) -> str:
         """Count an exchange sent while a target warmed up: outside the verdict and latency."""
@@ -293,6 +328,7 @@ class Tally:
 
     def take_interval_latency(self) -> dict[str, dict[str, float]]:
         """Percentiles per target since the previous call, then start a new interval."""
+        self._fold_interval()
         out = {}
         for name, histogram in self.interval_latency.items():
             out[name] = percentiles_ms(histogram)
@@ -304,11 +340,13 @@ class Tally:
         """Add a whole histogram (another worker's) to a target's run total."""
         closed = self._closed_latency.setdefault(target, new_histogram())
         self.interval_latency.setdefault(target, new_histogram())
+        self._interval_counts.setdefault(target, {})
         closed.add(histogram)
 
     @property
     def latency(self) -> dict[str, HdrHistogram]:
         """The whole run's latency per target so far (a fresh copy)."""
+        self._fold_interval()
         out = {}
         for name, closed in self._closed_latency.items():
             total = new_histogram()
