@@ -102,6 +102,17 @@ def fold_indices(path: str) -> str:
     return "/".join("*" if s.isascii() and s.isdigit() else s for s in path.split("/"))
 
 
+def statuses_text(statuses: Mapping[str, Mapping[str, int]]) -> str:
+    """`primary 2xx 3, 4xx 8 (200 3, 401 8); candidate ...`: a tally's answers per target by
+    class, then by exact code (the stderr summary and the reports say them alike)."""
+    parts = []
+    for target, counts in statuses.items():
+        classes = ", ".join(f"{k} {n}" for k, n in counts.items() if not k.isdigit())
+        codes = ", ".join(f"{k} {n}" for k, n in counts.items() if k.isdigit())
+        parts.append(f"{target} {classes}" + (f" ({codes})" if codes else ""))
+    return "; ".join(parts)
+
+
 @dataclass(frozen=True, slots=True)
 class Record:
     """One request read from a log (README "Request logs"), with where it came from.

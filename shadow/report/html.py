@@ -15,10 +15,11 @@ from importlib import resources
 from typing import Any
 
 from shadow import __version__
+from shadow.model import statuses_text
 from shadow.report.html_endpoint import endpoint_section, slug
 from shadow.report.plots import COLORS, Plotter
 from shadow.report.summary import Report
-from shadow.report.text import fmt_ms, fmt_rate, fmt_ratio, statuses_text
+from shadow.report.text import fmt_ms, fmt_rate, fmt_ratio
 
 CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:"
 MAX_PLOTS = 20  # endpoints drawn (the first by impact); the rest keep their table

@@ -6,9 +6,10 @@ from collections.abc import Mapping, Sequence
 from html import escape
 from typing import Any
 
+from shadow.model import statuses_text
 from shadow.report.diffview import Row, common_affixes, diff_rows, unified_excerpt
 from shadow.report.plots import Plotter
-from shadow.report.text import fmt_ms, statuses_text
+from shadow.report.text import fmt_ms
 
 Curve = Sequence[tuple[float, float]]
 OPEN_EXAMPLES = 3

@@ -6,6 +6,7 @@ import textwrap
 from collections.abc import Mapping
 from typing import Any
 
+from shadow.model import statuses_text
 from shadow.report.examples import dumps
 
 WIDTH = 100
@@ -100,16 +101,6 @@ def _header(data: Mapping[str, Any]) -> list[str]:
         for s in data["inputs"]
     ]
     return lines
-
-
-def statuses_text(statuses: Mapping[str, Mapping[str, int]]) -> str:
-    """`primary 2xx 3, 4xx 8 (200 3, 401 8); candidate ...`: answers by class, then code."""
-    parts = []
-    for target, counts in statuses.items():
-        classes = ", ".join(f"{k} {n}" for k, n in counts.items() if not k.isdigit())
-        codes = ", ".join(f"{k} {n}" for k, n in counts.items() if k.isdigit())
-        parts.append(f"{target} {classes}" + (f" ({codes})" if codes else ""))
-    return "; ".join(parts)
 
 
 def _trust(data: Mapping[str, Any]) -> list[str]:

@@ -28,7 +28,7 @@ from shadow.config.settings import RunSettings
 from shadow.errors import OutputError, ShadowError, TargetError, UsageError
 from shadow.events.sink import Sink
 from shadow.events.terminal import TerminalView
-from shadow.model import SIDES
+from shadow.model import SIDES, statuses_text
 from shadow.run.collector import replay_collector
 from shadow.run.explain import Explainer
 from shadow.run.secrets import run_scrubber
@@ -331,7 +331,7 @@ class Lifecycle:
             f"{summary['input_errors']} input errors; exit {exit_code}"
         )
         if summary["statuses"] and not shown:  # the headline has its own statuses line
-            self.console.info(f"statuses: {describe_statuses(summary['statuses'])}")
+            self.console.info(f"statuses: {statuses_text(summary['statuses'])}")
         if self.settings.recorded:
             self.console.info(RECORDED_NOTE)
         if (path := self.events_path) is not None:
@@ -355,15 +355,3 @@ RECORDED_NOTE = (
     "compared with the recorded answers: noise could not be calibrated (no second answer of "
     "the primary); only the rules of the config and its learned files were applied"
 )
-
-
-def describe_statuses(statuses: dict[str, dict[str, int]]) -> str:
-    """`primary 2xx 3, 4xx 8 (200 3, 401 8); candidate ...`: the stderr summary's statuses."""
-    parts = []
-    for target, counts in statuses.items():
-        classes = ", ".join(
-            f"{k} {n}" for k, n in counts.items() if not k[:1].isdigit() or k.endswith("xx")
-        )
-        codes = ", ".join(f"{k} {n}" for k, n in counts.items() if k.isdigit())
-        parts.append(f"{target} {classes}" + (f" ({codes})" if codes else ""))
-    return "; ".join(parts)
