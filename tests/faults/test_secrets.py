@@ -246,8 +246,10 @@ def test_a_password_in_an_attached_url_stays_out_of_the_start_failure(tmp_path: 
     config.write_text(
         f'[targets.primary]\nurl = "http://alice:{URL_PASSWORD}@127.0.0.1:{port}"\n'
         'health = { path = "/health", timeout_s = 0.3, interval_s = 0.05 }\n'
+        # The candidate waits longer, so the primary's failure (the url with a password) is
+        # always the one that ends the run.
         f'[targets.candidate]\nurl = "http://127.0.0.1:{port}"\n'
-        'health = { path = "/health", timeout_s = 0.3, interval_s = 0.05 }\n'
+        'health = { path = "/health", timeout_s = 10, interval_s = 0.05 }\n'
     )
     log = write_jsonl(tmp_path / "log.jsonl", [{"method": "GET", "path": "/x"}])
     result = run_shadow("run", "-c", str(config), str(log))
