@@ -184,8 +184,11 @@ def test_a_server_that_prints_its_secrets_and_exits(tmp_path: Path, tag: str, wh
         assert summary["requests"] == 0
         assert "| starting: SECRET_KEY=[REDACTED]" in result.stderr, result.stderr
     else:
-        # Two answered; the death cuts the next two short; the rest are never admitted.
-        assert (summary["requests"], summary["mismatched"], summary["errors"]) == (4, 2, 2)
+        # Two answered; the death cuts what was admitted before shadow saw it short (how many
+        # that is depends on when the exit is noticed); the rest are never admitted.
+        assert summary["mismatched"] == 2 and summary["matched"] == 0
+        assert 1 <= summary["errors"] == summary["requests"] - 2 <= 5, summary
+        assert all(e["side"] == "primary" for e in result.of("error")), result.of("error")
     assert_no_secret(tmp_path, result.stderr)
 
 
