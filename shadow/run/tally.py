@@ -372,7 +372,8 @@ class Tally:
     def failures(self, thresholds: Thresholds) -> list[str]:
         """Why the run fails its thresholds (empty: it passes)."""
         out = []
-        if self.requests == 0 and not self.interrupted:
+        if self.requests == 0:
+            # Stopped before any exchange is no more a pass than an empty log.
             out.append(self._nothing_compared())
         if self.input_errors > thresholds.input_errors:
             out.append(f"{self.input_errors} input errors (allowed {thresholds.input_errors})")
@@ -425,6 +426,8 @@ class Tally:
             why.append(f"{self.input_errors} could not be read")
         if self.warmup["requests"]:
             why.append(f"{self.warmup['requests']} sent during a warm-up")
+        if self.interrupted:
+            why.append("stopped before any record was sent")
         detail = "; ".join(why) if why else "the logs held no record"
         return f"nothing was compared ({detail})"
 

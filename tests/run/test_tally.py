@@ -99,7 +99,7 @@ def test_failures_of_several_kinds_are_named_by_the_commonest() -> None:
     ]
 
 
-def test_nothing_compared_fails_and_says_why_unless_interrupted() -> None:
+def test_nothing_compared_fails_and_says_why_even_when_interrupted() -> None:
     tally = Tally(["primary", "candidate"])
     assert tally.failures(Thresholds()) == ["nothing was compared (the logs held no record)"]
     tally.skipped, tally.input_errors = 3, 1
@@ -107,4 +107,7 @@ def test_nothing_compared_fails_and_says_why_unless_interrupted() -> None:
         "nothing was compared (3 skipped by [replay] methods; 1 could not be read)"
     ]
     tally.interrupted = True
-    assert tally.failures(Thresholds(input_errors=5)) == []
+    assert tally.failures(Thresholds(input_errors=5)) == [
+        "nothing was compared (3 skipped by [replay] methods; 1 could not be read;"
+        " stopped before any record was sent)"
+    ]
