@@ -181,6 +181,13 @@ def _add_run_options(p: argparse.ArgumentParser) -> None:
         help="exit N instead of the verdict (0 or 1) when stopped before the input ended",
     )
     p.add_argument(
+        "--errors-exit-code",
+        type=flags.exit_code,
+        metavar="N",
+        help="exit N instead of 1 when the run failed only on request errors (timeouts, "
+        "refused connections...), not on a difference: worth a retry",
+    )
+    p.add_argument(
         "--metrics",
         type=flags.address,
         metavar="HOST:PORT",
@@ -358,6 +365,7 @@ def command_run(args: argparse.Namespace, logs: list[str], console: Console) -> 
         "shard": args.shard,
         "workers": args.workers,
         "interrupted_exit_code": args.interrupted_exit_code,
+        "errors_exit_code": args.errors_exit_code,
         "metrics": args.metrics,
         "recorded": args.recorded or None,
     }

@@ -83,6 +83,8 @@ class RunSettings:
     # Exit with this, not the verdict (0 or 1), when a signal or a closed output stopped the
     # run before its input ended: a partial run is no verdict (a Kubernetes shard retried).
     interrupted_exit_code: int | None = None
+    # Exit with this, not 1, when only request errors failed the thresholds (retry them).
+    errors_exit_code: int | None = None
     metrics: tuple[str, int] | None = None  # serve Prometheus metrics on (host, port)
     # Compare the candidate with the primary's answers the capture recorded (none is sent to
     # a primary; the noise cannot be calibrated): shadow.sources.answers.

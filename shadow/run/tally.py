@@ -56,8 +56,11 @@ def percentiles_ms(histogram: HdrHistogram) -> dict[str, float]:
     return {k: round(v, 3) for k, v in out.items()}
 
 
-def _over(what: str, counts: EndpointTally, mismatch_rate: float, error_rate: float) -> list[str]:
-    """The rates of `counts` that exceed their limits, as reasons."""
+def _over(
+    what: str, counts: EndpointTally, mismatch_rate: float, error_rate: float | None
+) -> list[str]:
+    """The rates of `counts` that exceed their limits, as reasons (`error_rate` None: the
+    error rate is not judged)."""
     if counts.requests <= 0:
         return []
     out = []
@@ -65,7 +68,7 @@ def _over(what: str, counts: EndpointTally, mismatch_rate: float, error_rate: fl
         ("mismatch", counts.mismatched, mismatch_rate),
         ("error", counts.errors, error_rate),
     ):
-        if count / counts.requests > limit:
+        if limit is not None and count / counts.requests > limit:
             out.append(
                 f"{what} {name} rate {count}/{counts.requests} above the {name}_rate "
                 f"threshold {limit:g}"
@@ -369,8 +372,14 @@ class Tally:
     def agreed(self) -> int:
         return self.matched + self.both_failed_errors
 
-    def failures(self, thresholds: Thresholds) -> list[str]:
-        """Why the run fails its thresholds (empty: it passes)."""
+    def failed_on_errors_only(self, thresholds: Thresholds) -> bool:
+        """The run fails its thresholds, and only by its rates of request errors (timeouts,
+        refused connections...): nothing it compared differed beyond the limits."""
+        return bool(self.failures(thresholds)) and not self.failures(thresholds, errors=False)
+
+    def failures(self, thresholds: Thresholds, *, errors: bool = True) -> list[str]:
+        """Why the run fails its thresholds (empty: it passes); `errors=False` leaves the
+        error rates out."""
         out = []
         if self.requests == 0:
             # Stopped before any exchange is no more a pass than an empty log.
@@ -390,8 +399,10 @@ class Tally:
             rest.requests -= ep.requests
             rest.mismatched -= ep.mismatched
             rest.errors -= ep.errors
-            out += _over(f"endpoint {name!r}", ep, limits.mismatch_rate, limits.error_rate)
-        out += _over("overall", rest, thresholds.mismatch_rate, thresholds.error_rate)
+            error_rate = limits.error_rate if errors else None
+            out += _over(f"endpoint {name!r}", ep, limits.mismatch_rate, error_rate)
+        error_rate = thresholds.error_rate if errors else None
+        out += _over("overall", rest, thresholds.mismatch_rate, error_rate)
         return out + self._both_failed_reasons(thresholds)
 
     def _both_failed_reasons(self, thresholds: Thresholds) -> list[str]:

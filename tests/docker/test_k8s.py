@@ -153,9 +153,11 @@ def test_the_failure_policy_follows_shadows_exit_codes() -> None:
     container = spec["template"]["spec"]["containers"][0]
     args = container["args"]
     interrupted = int(args[args.index("--interrupted-exit-code") + 1])
-    # Retried (counted): a target that was not ready, and a shard stopped by a signal.
-    assert TargetError.exit_code not in actions and interrupted not in actions
-    assert interrupted == 143
+    errors = int(args[args.index("--errors-exit-code") + 1])
+    # Retried (counted): a target that was not ready, a shard stopped by a signal, and one
+    # that failed only on request errors (no difference).
+    assert not {TargetError.exit_code, interrupted, errors} & actions.keys()
+    assert (interrupted, errors) == (143, 75)
 
 
 def expanded(args: list[str], env: dict[str, Any], index: int) -> list[str]:
@@ -172,6 +174,7 @@ def test_the_replay_arguments_are_ones_shadow_accepts() -> None:
     parsed = build_parser().parse_args(args)
     assert parsed.command == "run" and parsed.shard == parse_shard("3/4")
     assert parsed.output == "/events/shard-3.jsonl" and parsed.interrupted_exit_code == 143
+    assert parsed.errors_exit_code == 75
     # Each shard serves its metrics on the port the pod declares and its annotations name.
     host, port = parsed.metrics
     assert host == "0.0.0.0" and {"name": "metrics", "containerPort": port} in container["ports"]

@@ -253,3 +253,21 @@ def test_a_synth_template_with_a_method_that_is_not_ascii_is_refused(tmp_path: P
     result = run_shadow_quick("run", "-c", str(config), "--synth", "1")
     assert result.returncode == 2, result.stderr
     assert "method" in result.stderr and "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+@pytest.mark.parametrize("differs", [False, True])
+def test_a_run_failed_only_by_request_errors_can_exit_apart_from_differences(
+    tmp_path: Path, tag: str, workers: int, differs: bool
+) -> None:
+    """`--errors-exit-code N`: a run whose only failed threshold is the error rate (the
+    candidate resets a connection) exits N, a retry's cue; a difference keeps it at 1."""
+    paths = ["/ok/1", "/reset-candidate", "/ok/2", "/reset-candidate"]
+    paths += ["/storm/1"] if differs else []
+    log = write_jsonl(tmp_path / "log.jsonl", [{"method": "GET", "path": p} for p in paths])
+    args = ["--errors-exit-code", "75", "--workers", str(workers), str(log)]
+    result = run_faults(fault_config(tmp_path, tag), tmp_path, *args)
+    summary = check_run(result, tag, 1 if differs else 75)
+    assert (summary["errors"], summary["mismatched"]) == (2, 1 if differs else 0)
+    assert {(e["side"], e["error"]) for e in result.of("error")} == {("candidate", "reset")}
+    assert "overall error rate 2/" in result.stderr

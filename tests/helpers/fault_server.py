@@ -10,6 +10,7 @@ GET /health, /ok/...         200 {"ok": true, "path": ...}
 /hang                        reads the request, never answers (the connection stays open)
 /slow/{ms}                   answers 200 after ms milliseconds
 /reset                       closes the connection with SO_LINGER 0 (the client sees a RST)
+/reset-candidate             the candidate resets as /reset does; the primary answers 200
 /close-after-headers         sends a head announcing 100 bytes, then closes
 /malformed                   sends a status line that is not HTTP, then closes
 /short-length                Content-Length 100, 10 bytes sent, then closes
@@ -138,7 +139,7 @@ class FaultServer:
         if path.startswith("/slow/"):
             await asyncio.sleep(int(path.rsplit("/", 1)[1]) / 1000)
             return await send(writer, 200, json.dumps({"slept": True}).encode())
-        if path == "/reset":
+        if path == "/reset" or (path == "/reset-candidate" and self.variant == "candidate"):
             sock = writer.get_extra_info("socket")
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
             writer.transport.abort()
@@ -181,7 +182,7 @@ class FaultServer:
                 "body": body.decode("utf-8", "replace"),
             }
             return await send(writer, 200, json.dumps(echoed).encode())
-        if path == "/health" or path.startswith("/ok/"):
+        if path in ("/health", "/reset-candidate") or path.startswith("/ok/"):
             return await send(writer, 200, json.dumps({"ok": True, "path": path}).encode())
         return await send(writer, 404, b'{"error": "not found"}')
 

@@ -81,6 +81,23 @@ def test_transport_errors_of_one_kind_on_both_sides_are_both_failed() -> None:
     ]
 
 
+def test_a_run_failed_only_by_its_error_rate_is_told_apart_from_one_with_differences() -> None:
+    tally = Tally(["primary", "candidate"])
+    tally.add(exchange(answer(200), answer(200)))
+    tally.add(exchange(answer(200), Failure("timeout", "slow")))
+    assert tally.failures(Thresholds()) == [
+        "overall error rate 1/2 above the error_rate threshold 0"
+    ]
+    assert tally.failures(Thresholds(), errors=False) == []
+    assert tally.failed_on_errors_only(Thresholds())
+    assert not tally.failed_on_errors_only(Thresholds(error_rate=0.5))  # it passes
+    differs = exchange(answer(500), answer(400))
+    differs.diffs = [Difference("status", "status", 500, 400)]
+    tally.add(differs)  # a difference too
+    assert not tally.failed_on_errors_only(Thresholds())
+    assert tally.failed_on_errors_only(Thresholds(mismatch_rate=0.5))  # within its limit
+
+
 def test_an_expected_status_is_not_a_failure() -> None:
     tally = Tally(["primary", "candidate"])
     tally.add(exchange(answer(404), answer(404), record=Record("GET", "/", expect_status=404)))
@@ -108,6 +125,8 @@ def test_nothing_compared_fails_and_says_why_even_when_interrupted() -> None:
     ]
     tally.interrupted = True
     assert tally.failures(Thresholds(input_errors=5)) == [
-        "nothing was compared (3 skipped by [replay] methods; 1 could not be read;"
-        " stopped before any record was sent)"
+        (
+            "nothing was compared (3 skipped by [replay] methods; 1 could not be read;"
+            " stopped before any record was sent)"
+        )
     ]
