@@ -35,7 +35,7 @@ from shadow.run.lifecycle import client_session
 GUARD_S = 5.0
 
 # Headers the HTTP client writes itself, whatever the record holds.
-CLIENT_HEADERS = frozenset(("host", "content-length", "accept", "accept-encoding"))
+CLIENT_HEADERS = frozenset(("host", "content-length"))
 
 Answer = Callable[[web.BaseRequest], Awaitable[web.StreamResponse]]
 
