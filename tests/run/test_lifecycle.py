@@ -37,36 +37,47 @@ async def _request_bytes(session: aiohttp.ClientSession, **request: object) -> b
     return bytes(received).replace(f":{port}".encode(), b":PORT")  # each server its own port
 
 
+LINE = "GET /p/1?q=a%20b HTTP/1.1"
+HOST = "Host: 127.0.0.1:PORT"
+
+
+def head(*lines: str, body: bytes = b"") -> bytes:
+    return "\r\n".join((*lines, "", "")).encode() + body
+
+
 # Each request, and exactly what goes out for it: the recorded headers, Host and the framing.
 REQUESTS: list[tuple[dict[str, object], bytes]] = [
     (
         {"method": "GET", "headers": {"Accept": "application/json", "X-Id": "7"}},
-        b"GET /p/1?q=a%20b HTTP/1.1\r\nHost: 127.0.0.1:PORT\r\nAccept: application/json\r\n"
-        b"X-Id: 7\r\n\r\n",
+        head(LINE, HOST, "Accept: application/json", "X-Id: 7"),
     ),
     (
         {"method": "GET", "headers": {"User-Agent": "recorded/1.0", "Accept-Encoding": "br"}},
-        b"GET /p/1?q=a%20b HTTP/1.1\r\nHost: 127.0.0.1:PORT\r\nUser-Agent: recorded/1.0\r\n"
-        b"Accept-Encoding: br\r\n\r\n",
+        head(LINE, HOST, "User-Agent: recorded/1.0", "Accept-Encoding: br"),
     ),
     (
         {"method": "POST", "headers": {"Content-Type": "application/json"}, "data": b'{"a": 1}'},
-        b"POST /p/1?q=a%20b HTTP/1.1\r\nHost: 127.0.0.1:PORT\r\nContent-Type: application/json"
-        b'\r\nContent-Length: 8\r\n\r\n{"a": 1}',
+        head(
+            LINE.replace("GET", "POST"),
+            HOST,
+            "Content-Type: application/json",
+            "Content-Length: 8",
+            body=b'{"a": 1}',
+        ),
     ),
     (  # no Content-Type recorded: none is made up
         {"method": "PUT", "data": b"raw bytes"},
-        b"PUT /p/1?q=a%20b HTTP/1.1\r\nHost: 127.0.0.1:PORT\r\nContent-Length: 9\r\n\r\n"
-        b"raw bytes",
+        head(LINE.replace("GET", "PUT"), HOST, "Content-Length: 9", body=b"raw bytes"),
     ),
     (
         {"method": "POST", "data": b""},
-        b"POST /p/1?q=a%20b HTTP/1.1\r\nHost: 127.0.0.1:PORT\r\nContent-Length: 0\r\n\r\n",
+        head(LINE.replace("GET", "POST"), HOST, "Content-Length: 0"),
     ),
     (  # a method that may carry a body says its length, 0 when it has none
         {"method": "DELETE", "headers": {"Host": "api.example", "Cookie": "s=1"}},
-        b"DELETE /p/1?q=a%20b HTTP/1.1\r\nHost: api.example\r\nCookie: s=1\r\n"
-        b"Content-Length: 0\r\n\r\n",
+        head(
+            LINE.replace("GET", "DELETE"), "Host: api.example", "Cookie: s=1", "Content-Length: 0"
+        ),
     ),
 ]
 
