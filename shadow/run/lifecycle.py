@@ -307,8 +307,11 @@ class Lifecycle:
         if interrupted and partial_code is not None and exit_code in (0, 1):
             exit_code = partial_code  # what was compared is only part of the input
         errors_code = self.settings.errors_exit_code
-        only_errors = exit_code == 1 and self.tally.failed_on_errors_only(self.config.thresholds)
-        if errors_code is not None and only_errors:
+        if (
+            errors_code is not None
+            and exit_code == 1
+            and self.tally.failed_on_errors_only(self.config.thresholds)
+        ):
             exit_code = errors_code  # no difference: the errors may pass on a retry
         supervisor = self.supervisor
         restarts = supervisor.restarts.summary() if supervisor is not None else {}
