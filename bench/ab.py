@@ -7,9 +7,12 @@ a fresh `python -m shadow run` process, and the medians are compared: pairs per 
 the run's own `duration_s`) and CPU seconds per thousand pairs (the child's rusage). Every run
 is checked: all records counted, all matched.
 
-    .venv/bin/python bench/ab.py REV [--records 20000] [--concurrency 16] [--repeats 5]
+    .venv/bin/python bench/ab.py REV [--b REV] [--records 20000] [--concurrency 16]
+        [--repeats 5] [--body-bytes 1024] [--differing]
 
-The ratio is B / A: above 1, this checkout is faster (or, for CPU, spends more).
+`--b REV` measures a second revision instead of this checkout; `--differing` has the
+candidate serve a body that differs in one field, so every pair is a `mismatch` (parsed,
+walked, written). The ratio is B / A: above 1, B is faster (or, for CPU, spends more).
 """
 
 from __future__ import annotations
@@ -63,8 +66,11 @@ def one_run(
     ]
     measured = measure(argv, out)
     last = orjson.loads(out.read_bytes().splitlines()[-1])
-    if measured.returncode != 0 or last.get("matched") != args.records:
-        raise SystemExit(f"bench: a run did not match every record: {measured.stderr[-2000:]}")
+    expected = ("mismatched", 1) if args.differing else ("matched", 0)
+    if measured.returncode != expected[1] or last.get(expected[0]) != args.records:
+        raise SystemExit(
+            f"bench: a run is not {expected[0]} on every record: {measured.stderr[-2000:]}"
+        )
     duration_s = float(last["duration_s"])
     return args.records / duration_s, measured.cpu_s * 1000 / args.records
 
@@ -76,14 +82,18 @@ def main() -> int:
     parser.add_argument("--concurrency", type=int, default=16)
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--body-bytes", type=int, default=1024)
+    parser.add_argument("--b", help="a git revision for B (default: this checkout)")
+    parser.add_argument("--differing", action="store_true", help="every pair differs")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="shadow-ab-") as tmp:
         work = Path(tmp)
-        versions = {"A": checkout(args.rev, Path(tempfile.mkdtemp(dir=work))), "B": ROOT}
+        version_b = ROOT if args.b is None else checkout(args.b, Path(tempfile.mkdtemp(dir=work)))
+        versions = {"A": checkout(args.rev, Path(tempfile.mkdtemp(dir=work))), "B": version_b}
         log = write_log(work / "log.jsonl", args.records, seed=7)
         results: dict[str, list[tuple[float, float]]] = {"A": [], "B": []}
         with ServerPair(args.body_bytes) as servers:
-            urls = {name: servers.start(name, "a") for name in ("primary", "candidate")}
+            variants = {"primary": "a", "candidate": "b" if args.differing else "a"}
+            urls = {name: servers.start(name, variants[name]) for name in variants}
             for round_ in range(args.repeats):
                 for name, root in versions.items():
                     result = one_run(root, log, urls, args, work / f"{name}{round_}.ndjson")
@@ -98,7 +108,8 @@ def main() -> int:
     pairs = {name: statistics.median(r[0] for r in runs) for name, runs in results.items()}
     cpu = {name: statistics.median(r[1] for r in runs) for name, runs in results.items()}
     print(
-        f"A = {args.rev}, B = this checkout; {args.records} records of {args.body_bytes} B, "
+        f"A = {args.rev}, B = {args.b or 'this checkout'}; {args.records} records of "
+        f"{args.body_bytes} B{', differing' if args.differing else ''}, "
         f"concurrency {args.concurrency}, {args.repeats} alternating runs each, {server}; "
         f"{os.cpu_count()} CPUs"
     )

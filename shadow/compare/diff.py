@@ -9,8 +9,10 @@ Design notes, stated once:
 * JSON types are kept apart: Python's `1 == 1.0 == True` is not JSON equality, so values of
   different JSON kinds are a `type` difference unless a `number` normalization applies.
 * The walk uses an explicit stack, so no depth raises RecursionError. Equal containers are
-  skipped at C speed (`==`, then equal orjson text). A node's pointer is a linked
-  `(parent, segment)` pair, turned into a string only when a difference is reported.
+  skipped at C speed (`==`, then equal orjson text, in member order or with sorted keys). A
+  node's pointer is a linked `(parent, segment)` pair, turned into a string only when a
+  difference is reported. Beneath a node no rule reaches, `shadow.compare.plain` walks
+  without looking rules up.
 * Unordered arrays are multisets of element fingerprints. Tolerance does not apply to
   multiset matching.
 * A keyed unordered array (`unordered = { "/items" = "id" }`) pairs its objects by that member,
@@ -34,6 +36,7 @@ from typing import Any, Self, TypeAlias
 import orjson
 
 from shadow.compare.bodies import diff_other_bodies, summarize
+from shadow.compare.differences import DEFAULT_MAX_DIFFERENCES, Differences
 from shadow.compare.fingerprint import all_scalars, canonical_keys, fingerprint, leaf_text
 from shadow.compare.normalize import (
     Norm,
@@ -42,6 +45,7 @@ from shadow.compare.normalize import (
     normalize,
     numbers_close,
 )
+from shadow.compare.plain import diff_plain, same_json
 from shadow.compare.pointers import Path, State, compile_rules, format_pointer, match_pointer
 from shadow.model import CompareRules, Difference, Response
 
@@ -74,29 +78,6 @@ _DIGIT_RUN = b"0" * 19  # the shortest integer orjson may not read exactly
 _BEFORE_NUMBER = frozenset(b"[:, \t\r\n")  # what may come right before a JSON number
 
 _Frame: TypeAlias = "tuple[Path, Any, Any, State, Norm | None]"
-DEFAULT_MAX_DIFFERENCES = 100
-
-
-class Differences(list[Difference]):
-    """The first `cap` differences found, in the order found; `total` counts all of them."""
-
-    def __init__(self, cap: int = DEFAULT_MAX_DIFFERENCES) -> None:
-        super().__init__()
-        self.cap = cap
-        self.total = 0
-
-    def append(self, diff: Difference) -> None:
-        self.total += 1
-        if len(self) < self.cap:
-            super().append(diff)
-
-    def extend(self, diffs: Iterable[Difference]) -> None:
-        for diff in diffs:
-            self.append(diff)
-
-    @property
-    def left_out(self) -> int:
-        return self.total - len(self)
 
 
 # --- public API ------------------------------------------------------------------------------
@@ -128,20 +109,27 @@ def diff_json(
     """Differences between two parsed JSON values, located by RFC 6901 pointers (appended to
     `out` when given, which may keep only some of them: see `Differences`)."""
     out = [] if out is None else out
-    stack: list[_Frame] = [(None, primary, candidate, compile_rules(rules).root, None)]
+    machine = compile_rules(rules)
+    # Beneath the DFA's dead state no pattern applies; with no normalizer from above and no
+    # tolerance, no rule does: that subtree takes the rule-free walk.
+    ruleless = machine.dead if rules.tolerance <= 0 and rules.relative_tolerance <= 0 else None
+    stack: list[_Frame] = [(None, primary, candidate, machine.root, None)]
     while stack:
         frame = stack.pop()
         path, p, c, state, norm = frame
         if state.ignored or p is c:
             continue
         norm = state.norm or norm
+        if state is ruleless and norm is None:
+            diff_plain(path, p, c, out)
+            continue
         kind_p, kind_c = json_kind(p), json_kind(c)
         if kind_p != kind_c or kind_p not in ("dict", "list"):
             found = _diff_scalars(p, c, kind_p, kind_c, norm, rules)
             if found is not None:
                 out.append(Difference(format_pointer(path), found, p, c))
             continue
-        if _same_text(p, c):
+        if same_json(p, c):
             continue
         frame = (path, p, c, state, norm)
         if kind_p == "dict":
@@ -283,19 +271,6 @@ def _reject_constant(name: str) -> Any:
 
 
 # --- the walk --------------------------------------------------------------------------------
-
-
-def _same_text(p: Any, c: Any) -> bool:
-    """Whether two containers certainly hold the same JSON, found at C speed.
-
-    Python's `==` is necessary for JSON equality (it only blurs 1, 1.0 and True) and stops at
-    the first difference; equal orjson texts are sufficient. Anything in between, including
-    values orjson cannot write or `==` cannot compare without deep recursion, gets walked.
-    """
-    try:
-        return bool(p == c) and orjson.dumps(p) == orjson.dumps(c)
-    except (orjson.JSONEncodeError, RecursionError):
-        return False
 
 
 def _dict_children(frame: _Frame, out: list[Difference]) -> list[_Frame]:
