@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import gc
+import shutil
 import statistics
 import subprocess
 import sys
@@ -159,6 +160,7 @@ def json_measures(seconds: float) -> dict[str, dict[str, float]]:
 
 
 def _export(rev: str, into: Path) -> Path:
+    into.mkdir()
     archive = subprocess.run(
         ["git", "-C", str(ROOT), "archive", rev, "shadow"], check=True, capture_output=True
     ).stdout
@@ -175,7 +177,10 @@ def json_against(rev: str, rounds: int, seconds: float) -> None:
     """Revision `rev` (A) and this checkout (B), alternating child processes; medians."""
     runs: dict[str, list[dict[str, dict[str, float]]]] = {"A": [], "B": []}
     with tempfile.TemporaryDirectory(prefix="shadow-bodies-") as tmp:
-        roots = {"A": _export(rev, Path(tmp)), "B": ROOT}
+        # B is copied too, so that edits while the rounds run do not mix versions.
+        snapshot = Path(tmp) / "B"
+        shutil.copytree(ROOT / "shadow", snapshot / "shadow")
+        roots = {"A": _export(rev, Path(tmp) / "A"), "B": snapshot}
         for round_ in range(rounds):
             for name, root in roots.items():
                 runs[name].append(_child(root, seconds))

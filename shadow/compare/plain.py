@@ -17,6 +17,7 @@ the ones found past the cap are counted without building them.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any, TypeAlias
 
 import orjson
@@ -28,13 +29,15 @@ from shadow.model import Difference
 
 __all__ = ["diff_plain", "same_json"]
 
-# (location, primary, candidate, whether `==` already said they differ)
-_Frame: TypeAlias = "tuple[Path, Any, Any, bool]"
+# (location, primary, candidate, what is known of them: one of the three below)
+_Frame: TypeAlias = "tuple[Path, Any, Any, int]"
+_UNKNOWN, _UNEQUAL, _TEXTS_DIFFER = 0, 1, 2  # `==` is False; their member-order texts differ
+_Child: TypeAlias = "tuple[str | int, Any, Any]"  # (key or index, primary, candidate)
 _CONTAINERS = ("dict", "list")
 _SCALARS = frozenset((str, int, float, bool, type(None)))  # exact types: no subclass
 
 
-def same_json(p: Any, c: Any) -> bool:
+def same_json(p: Any, c: Any, in_order: bool = True) -> bool:
     """Whether two values certainly hold the same JSON, found at C speed.
 
     Python's `==` is necessary for JSON equality (it only blurs 1, 1.0 and True) and stops
@@ -47,7 +50,7 @@ def same_json(p: Any, c: Any) -> bool:
         if p != c:
             return False
         dumps = orjson.dumps
-        return dumps(p) == dumps(c) or (
+        return (in_order and dumps(p) == dumps(c)) or (
             dumps(p, option=orjson.OPT_SORT_KEYS) == dumps(c, option=orjson.OPT_SORT_KEYS)
         )
     except (orjson.JSONEncodeError, RecursionError):
@@ -56,78 +59,70 @@ def same_json(p: Any, c: Any) -> bool:
 
 def diff_plain(path: Path, p: Any, c: Any, out: list[Difference]) -> None:
     """Append to `out` the differences between `p` and `c` at `path`, under no rule."""
-    stack: list[_Frame] = [(path, p, c, False)]
+    stack: list[_Frame] = [(path, p, c, _UNKNOWN)]
     while stack:
-        path, p, c, unequal = stack.pop()
-        kind = type(p)
-        if kind is not type(c) or (kind is not dict and kind is not list):
+        path, p, c, known = stack.pop()
+        if not (type(p) is dict is type(c) or type(p) is list is type(c)):
             kind_p, kind_c = json_kind(p), json_kind(c)  # subclasses have a kind too
-            if kind_p != kind_c or kind_p not in _CONTAINERS:
-                if kind_p != kind_c:
-                    _report(out, path, "type", p, c)
-                elif p != c:
+            if kind_p != kind_c:
+                _report(out, path, "type", p, c)
+                continue
+            if kind_p not in _CONTAINERS:
+                if known == _UNEQUAL or p != c:
                     _report(out, path, "value", p, c)
                 continue
-        if not unequal and same_json(p, c):
+        if known != _UNEQUAL and same_json(p, c, known == _UNKNOWN):
             continue
         if isinstance(p, dict):
-            pairs = _dict_pairs(path, p, c, out)
+            if p.keys() == c.keys():
+                children: Iterable[_Child] = zip(p, p.values(), map(c.__getitem__, p), strict=True)
+            else:
+                _members_apart(path, p, c, out)
+                children = ((key, value, c[key]) for key, value in p.items() if key in c)
         else:
-            pairs = [(i, a, b) for i, (a, b) in enumerate(zip(p, c, strict=False)) if a is not b]
             shared = min(len(p), len(c))
             for i in range(shared, len(p)):
                 _report(out, (path, i), "missing", p[i], None)
             for i in range(shared, len(c)):
                 _report(out, (path, i), "extra", None, c[i])
-        stack.extend(reversed(_differing(path, pairs)))
+            children = zip(range(shared), p, c, strict=False)
+        stack.extend(reversed(_differing(path, children)))
 
 
-def _dict_pairs(
-    path: Path, p: dict[str, Any], c: dict[str, Any], out: list[Difference]
-) -> list[tuple[Any, Any, Any]]:
-    pairs = []
+def _members_apart(path: Path, p: dict[str, Any], c: dict[str, Any], out: list[Difference]) -> None:
+    """The members only one side has: `missing` in the primary's order, then `extra`."""
     for key, value in p.items():
-        if key in c:
-            other = c[key]
-            if value is not other:
-                pairs.append((key, value, other))
-        else:
+        if key not in c:
             _report(out, (path, key), "missing", value, None)
     for key, value in c.items():
         if key not in p:
             _report(out, (path, key), "extra", None, value)
-    return pairs
 
 
-def _differing(path: Path, pairs: list[tuple[Any, Any, Any]]) -> list[_Frame]:
-    """Frames for the children that may differ, in order. Scalars of one type are compared
-    here; containers `==` calls equal are proven equal together, by one orjson text of them
-    all per side (else every child gets a frame: they are then walked one by one)."""
+def _differing(path: Path, children: Iterable[_Child]) -> list[_Frame]:
+    """Frames for the children that may differ, in order: scalars of one type are compared
+    here, containers by their orjson texts (equal texts, equal JSON)."""
     frames: list[_Frame] = []
-    equal_p: list[Any] = []
-    equal_c: list[Any] = []
-    for key, a, b in pairs:
+    dumps = orjson.dumps
+    for key, a, b in children:
         kind = type(a)
+        if a is b:
+            continue
         if kind is type(b):
             if kind in _SCALARS:
                 if a != b:
-                    frames.append(((path, key), a, b, True))
+                    frames.append(((path, key), a, b, _UNEQUAL))
                 continue
             if kind is dict or kind is list:
                 try:
-                    same = a == b
-                except RecursionError:  # too deep for `==`: the walk will tell
-                    frames.append(((path, key), a, b, False))
+                    if dumps(a) == dumps(b):
+                        continue
+                except (orjson.JSONEncodeError, RecursionError):
+                    frames.append(((path, key), a, b, _UNKNOWN))
                     continue
-                if same:
-                    equal_p.append(a)
-                    equal_c.append(b)
-                else:
-                    frames.append(((path, key), a, b, True))
+                frames.append(((path, key), a, b, _TEXTS_DIFFER))
                 continue
-        frames.append(((path, key), a, b, False))
-    if equal_p and not same_json(equal_p, equal_c):
-        return [((path, key), a, b, False) for key, a, b in pairs]
+        frames.append(((path, key), a, b, _UNKNOWN))
     return frames
 
 
