@@ -20,7 +20,7 @@ from typing import Any
 import aiohttp
 
 from shadow.errors import UsageError
-from shadow.model import InputProblem, Item, Record
+from shadow.model import Exchange, InputProblem, Item, Record
 from shadow.replay.intake import Intake
 from shadow.replay.pacing import Dispatch, make_pacer
 from shadow.replay.partition import Partition
@@ -30,6 +30,7 @@ from shadow.run.live import LiveView
 from shadow.run.merge import shard_summary
 from shadow.run.pipeline import Pipeline
 from shadow.run.progress import Progress, watch
+from shadow.run.reset import Resetter
 from shadow.servers.supervisor import Supervisor
 from shadow.sources import synth
 from shadow.sources.opening import is_stream, iter_inputs, merge_by_ts
@@ -83,6 +84,9 @@ class SingleRun:
             recorded=settings.recorded,
         )
         self.dispatch = Dispatch(make_pacer(settings.rate, settings.speed, settings.max_wait_s))
+        self.resetter: Resetter | None = None  # once the servers are up, when a target has one
+        self.replayer: Replayer | None = None
+        self.idle = asyncio.Event()  # no record in flight (a reset waits for it)
 
     def records(self) -> AsyncIterator[tuple[int, Record, float | None]]:
         """The records to replay with their due times; each input pass again with --loop."""
@@ -101,7 +105,27 @@ class SingleRun:
             keep=partition.owns if partition is not None else None,
             streaming=settings.synth is None and any(map(is_stream, settings.inputs)),
             duration_s=settings.duration_s,
+            before_pass=self._before_pass if self.resetter else None,
         ).records()
+
+    def _finish(self, exchange: Exchange) -> None:
+        self.pipeline.finish(exchange)
+        if self.replayer is not None and not self.replayer.pending:
+            self.idle.set()
+
+    async def _before_pass(self, number: int) -> None:
+        """Reset the targets before a pass, once the last pass's records have all finished
+        (a reset under a request in flight would change the answer it gets)."""
+        assert self.resetter is not None and self.replayer is not None
+        while self.replayer.pending and not self.stop.closing.is_set():
+            self.idle.clear()
+            idle = asyncio.create_task(self.idle.wait())
+            closing = asyncio.create_task(self.stop.closing.wait())
+            await asyncio.wait({idle, closing}, return_when=asyncio.FIRST_COMPLETED)
+            idle.cancel()
+            closing.cancel()
+        if not self.stop.closing.is_set():
+            await self.resetter.reset_all()
 
     def _input_problem(self, problem: InputProblem) -> None:
         self.lifecycle.tally.input_errors += 1
@@ -125,8 +149,9 @@ class SingleRun:
     async def replay(self, supervisor: Supervisor, session: aiohttp.ClientSession) -> None:
         self.pipeline.servers = supervisor
         pipeline = self.pipeline
-        replayer = Replayer(
-            session, supervisor.targets, self.config.replay, pipeline.prepare, pipeline.finish
+        self.resetter = Resetter(supervisor.targets, session, self.lifecycle.sink) or None
+        self.replayer = replayer = Replayer(
+            session, supervisor.targets, self.config.replay, pipeline.prepare, self._finish
         )
         self.dispatch.begin()
         task = asyncio.create_task(replayer.run(self.records()))
