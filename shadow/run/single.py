@@ -25,6 +25,7 @@ from shadow.replay.intake import Intake
 from shadow.replay.pacing import Dispatch, make_pacer
 from shadow.replay.partition import Partition
 from shadow.replay.pool import Replayer
+from shadow.run.hooks import Hooks
 from shadow.run.lifecycle import Lifecycle
 from shadow.run.live import LiveView
 from shadow.run.merge import shard_summary
@@ -68,8 +69,9 @@ class SingleRun:
 
     scope = ""
 
-    def __init__(self, lifecycle: Lifecycle) -> None:
+    def __init__(self, lifecycle: Lifecycle, hooks: Hooks | None = None) -> None:
         self.lifecycle = lifecycle
+        self.hooks = hooks
         self.settings = settings = lifecycle.settings
         self.config = settings.config
         self.stop = lifecycle.stop
@@ -82,6 +84,7 @@ class SingleRun:
             emit=settings.emit,
             learning=settings.learn_noise is not None,
             recorded=settings.recorded,
+            hooks=hooks,
         )
         self.dispatch = Dispatch(make_pacer(settings.rate, settings.speed, settings.max_wait_s))
         self.resetter: Resetter | None = None  # once the servers are up, when a target has one
@@ -150,8 +153,16 @@ class SingleRun:
         self.pipeline.servers = supervisor
         pipeline = self.pipeline
         self.resetter = Resetter(supervisor.targets, session, self.lifecycle.sink) or None
+        hooks = self.hooks
         self.replayer = replayer = Replayer(
-            session, supervisor.targets, self.config.replay, pipeline.prepare, self._finish
+            session,
+            supervisor.targets,
+            self.config.replay,
+            pipeline.prepare,
+            self._finish,
+            before_send=hooks.sender({n: t.url for n, t in supervisor.targets.items()})
+            if hooks is not None and hooks.prepare_request is not None
+            else None,
         )
         self.dispatch.begin()
         task = asyncio.create_task(replayer.run(self.records()))
