@@ -146,8 +146,9 @@ class SingleRun:
             return synth.generate(synth_config, seed, settings.synth)
         # With the recorded timing, several logs are one timeline: merged in `ts` order.
         read = merge_by_ts if settings.speed is not None else iter_inputs
-        items = read(settings.inputs, self.config.replay.max_record_bytes, settings.input_format)
-        return with_answers(items, self.config.replay.methods) if settings.recorded else items
+        max_bytes, recorded = self.config.replay.max_record_bytes, settings.recorded
+        items = read(settings.inputs, max_bytes, settings.input_format, recorded)
+        return with_answers(items, self.config.replay.methods) if recorded else items
 
     async def replay(self, supervisor: Supervisor, session: aiohttp.ClientSession) -> None:
         self.pipeline.servers = supervisor
