@@ -176,3 +176,30 @@ def test_a_reset_that_is_neither_command_nor_request_is_a_config_error(tmp_path:
     result = run_shadow("check", "-c", str(config))
     assert result.returncode == 2
     assert "targets.primary.reset.command" in result.stderr
+
+
+def test_workers_share_one_reset_made_by_the_parent(tmp_path: Path) -> None:
+    records = [{**NEXT, "lane": str(i), "method": "GET", "path": "/count"} for i in range(4)]
+    log = write_jsonl(tmp_path / "log.jsonl", records)
+    with counters(tmp_path) as urls:
+        config = write_config(tmp_path, urls)
+        args = ("run", "-c", str(config), "--no-calibration", "--workers", "2", str(log))
+        result = run_shadow(*args)
+    assert result.returncode == 0, result.stderr
+    assert [e["target"] for e in result.of("reset")] == ["primary", "candidate"]
+    assert result.summary["matched"] == 4  # both at 0: the candidate's 7 was reset
+
+
+def test_check_print_masks_the_secrets_of_a_reset(tmp_path: Path) -> None:
+    urls = {"primary": "http://127.0.0.1:9", "candidate": "http://127.0.0.1:9"}
+    config = write_config(
+        tmp_path,
+        urls,
+        'command = ["true"]\nenv = { RESET_TOKEN = "tok-93f1a7c2e8" }',
+    )
+    result = run_shadow("check", "-c", str(config), "--print")
+    assert result.returncode == 0, result.stderr
+    printed = result.stdout.decode()
+    assert "[targets.primary.reset]" in printed and "[targets.candidate.reset]" in printed
+    assert "tok-93f1a7c2e8" not in printed and "reset-secret-4f1c9e" not in printed
+    assert 'RESET_TOKEN = "***"' in printed
