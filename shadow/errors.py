@@ -9,7 +9,9 @@
     └── TargetError                  3  a target never became ready, or a managed one died
         ├── ServerStartError            never answered its health check (managed or attached),
         │                               or exited while starting
-        └── ServerExitedError           a managed server exited during the run
+        ├── ServerExitedError           a managed server exited during the run
+        └── ResetError                  a target's reset (`[targets.NAME.reset]`) failed or
+                                        timed out, before the replay or a `--loop` pass
 
     InvalidValue (a ValueError)         a config value out of range, raised by the dataclass that
                                         holds it; the config parser reports it as a ConfigError
@@ -82,6 +84,10 @@ class ServerStartError(TargetError):
 
 
 class ServerExitedError(TargetError):
+    pass
+
+
+class ResetError(TargetError):
     pass
 
 

@@ -343,6 +343,44 @@ class CompareRules:
             )
 
 
+@dataclass(frozen=True, slots=True)
+class HookRequest:
+    """A request about to go to one target, as a hooks module's `prepare_request` sees it
+    (shadow.run.hooks, README "Hooks"); it returns another (`dataclasses.replace`) to send.
+
+    `url` is the target's base url, `path` the request-target sent (path and query, encoded
+    as recorded), `headers` what goes out but `Content-Length` (and `Host`, unless recorded
+    with `host_header = "preserve"`), `body` the bytes sent (b"" for none); `name` and `vars`
+    are the record's."""
+
+    method: str
+    url: str
+    path: str
+    headers: Headers
+    body: bytes
+    name: str | None = None
+    vars: Mapping[str, Any] = field(default_factory=dict)
+
+    def header(self, name: str) -> str | None:
+        """The first value of header `name` (case-insensitive), or None."""
+        wanted = name.lower()
+        return next((v for k, v in self.headers if k.lower() == wanted), None)
+
+    def with_header(self, name: str, value: str) -> HookRequest:
+        """This request with header `name` set to `value` (any of that name replaced)."""
+        wanted = name.lower()
+        kept = tuple((k, v) for k, v in self.headers if k.lower() != wanted)
+        return HookRequest(
+            self.method,
+            self.url,
+            self.path,
+            (*kept, (name, value)),
+            self.body,
+            self.name,
+            self.vars,
+        )
+
+
 @dataclass(slots=True)
 class Exchange:
     """One record sent to every target, with what each answered and how the answers differ."""

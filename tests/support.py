@@ -7,6 +7,8 @@ The fake servers are scripts in tests/helpers/, each a real process on 127.0.0.1
     fake_server.py    a managed server's behaviours: slow start, ignored TERM, grandchildren
     noisy_server.py   a legacy service with clocks and ids, and a candidate with known bugs
     fault_server.py   broken HTTP of every kind, on a raw socket
+    counter_server.py a counter kept in a file, which a reset (a command or a request) zeroes
+    sigv4_server.py   refuses a request whose AWS SigV4 signature it cannot verify (403)
     crashing_shadow.py  not a server: starts one through the supervisor, then crashes, to
                       prove the atexit hook kills what was left running
 """

@@ -46,6 +46,7 @@ class Config:
     redact: RedactConfig = field(default_factory=RedactConfig)
     synth_table: Mapping[str, Any] | None = None  # `[synth]` as written (shadow check --print)
     env_file: str | None = None  # as written (shadow check --print)
+    hooks: str | None = None  # `[hooks] module`: the hooks module's path (shadow.run.hooks)
 
     def lookup_secret(self, var: str) -> str | None:
         """An env var for auth: the process environment first, then the config's env_file."""
@@ -108,8 +109,10 @@ def _parse(
         parse_endpoint(compare_table.child(f"endpoint[{i}]", item), auth)
         for i, item in enumerate(compare_table.get("endpoint", (list,), "a list of tables") or [])
     )
+    hooks = _hooks_module(root.table("hooks"), base)
     config = Config(
         source=source,
+        hooks=hooks,
         targets=targets,
         replay=parse_replay(root.table("replay")),
         compare=parse_rules(compare_table),
@@ -127,6 +130,21 @@ def _parse(
     compare_table.done()
     root.done()
     return config
+
+
+def _hooks_module(table: Table, base: Path) -> str | None:
+    """`[hooks] module`: a Python file relative to the config, checked to exist (it is
+    imported when a run starts: shadow.run.hooks)."""
+    module = table.text("module")
+    table.done()
+    if not module:
+        return None
+    path = base / module
+    if path.suffix != ".py":
+        raise table.fail("module", f"must name a Python file (.py), not {module!r}")
+    if not path.is_file():
+        raise table.fail("module", f"no such file: {path}")
+    return str(path)
 
 
 def _skip(table: Table, key: str) -> dict[str, str]:

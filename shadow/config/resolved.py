@@ -16,7 +16,7 @@ import tomli_w
 from shadow.config.load import Config
 from shadow.config.redact import mask_userinfo
 from shadow.config.replay import ReplayConfig
-from shadow.config.targets import TargetConfig
+from shadow.config.targets import Reset, TargetConfig
 from shadow.model import CREDENTIAL_HEADERS, CompareRules
 
 MASK = "***"
@@ -45,6 +45,26 @@ def _target(target: TargetConfig, hidden: frozenset[str]) -> dict[str, Any]:
             "interval_s": health.interval_s,
         },
     }
+    if target.reset is not None:
+        out["reset"] = _reset(target.reset, hidden)
+    return out
+
+
+def _reset(reset: Reset, hidden: frozenset[str]) -> dict[str, Any]:
+    if reset.command:
+        out: dict[str, Any] = {"command": list(reset.command)}
+        if reset.cwd is not None:
+            out["cwd"] = reset.cwd
+        out["env"] = dict.fromkeys(reset.env, MASK)
+    else:
+        out = {
+            "method": reset.method,
+            "path": reset.path,
+            "headers": {k: MASK if k.lower() in hidden else v for k, v in reset.headers},
+            "body": reset.body,
+            "status": reset.status,
+        }
+    out["timeout_s"] = reset.timeout_s
     return out
 
 
@@ -181,6 +201,8 @@ def resolved(config: Config) -> dict[str, Any]:
         "full_pairs": noise.full_pairs,
     }
     data["redact"] = {"headers": list(config.redact.headers), "paths": list(config.redact.paths)}
+    if config.hooks is not None:
+        data["hooks"] = {"module": config.hooks}
     if config.synth_table is not None:
         data["synth"] = config.synth_table  # as written: its templates have no defaults to add
     return _plain(data)  # type: ignore[no-any-return]
@@ -191,6 +213,6 @@ def resolved_toml(config: Config) -> str:
     head = f"# {config.source}, resolved (shadow check --print): every default filled in\n"
     if config.secrets:
         head += f"# env_file variables (values not shown): {', '.join(sorted(config.secrets))}\n"
-    if any(t.env for t in config.targets.values()):
+    if any(t.env or (t.reset is not None and t.reset.env) for t in config.targets.values()):
         head += f"# target env values are shown as {MASK}\n"
     return head + "\n" + tomli_w.dumps(resolved(config))

@@ -9,10 +9,47 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from shadow.config.table import UNSET, Table, read_env_file
-from shadow.errors import InvalidValue, check_at_least, check_choice
+from shadow.errors import InvalidValue, check_above, check_at_least, check_choice
 
 TARGET_NAMES = ("primary", "candidate", "secondary")
 RESTART_POLICIES = ("no", "on-failure")
+RESET_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
+
+
+@dataclass(frozen=True, slots=True)
+class Reset:
+    """`[targets.NAME.reset]`: what puts a target back in its known state before the replay
+    and before each `--loop` pass: a command (argv) or an HTTP request to the target."""
+
+    command: tuple[str, ...] = ()
+    cwd: str | None = None
+    env: Mapping[str, str] = field(default_factory=dict)
+    method: str = "POST"
+    path: str = ""
+    headers: tuple[tuple[str, str], ...] = ()
+    body: str = ""
+    status: int = 0  # 0: any 2xx answer counts as done
+    timeout_s: float = 30.0
+
+    def __post_init__(self) -> None:
+        if bool(self.command) == bool(self.path):
+            raise InvalidValue(
+                "command", "a reset is either a command (argv list) or a path (an HTTP request)"
+            )
+        if self.path and not self.path.startswith("/"):
+            raise InvalidValue("path", f"must start with / (such as /reset), not {self.path!r}")
+        if self.command and (self.headers or self.body):
+            raise InvalidValue("headers", "headers and body are for an HTTP reset (a path)")
+        if self.path and (self.cwd is not None or self.env):
+            raise InvalidValue("env", "cwd and env are for a command reset")
+        check_choice("method", self.method, RESET_METHODS)
+        if self.status and not 100 <= self.status <= 599:
+            raise InvalidValue("status", f"must be an HTTP status such as 204, not {self.status}")
+        check_above("timeout_s", self.timeout_s, 0, " (a reset always has a deadline)")
+
+    @property
+    def kind(self) -> str:
+        return "command" if self.command else "http"
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,6 +84,7 @@ class TargetConfig:
     max_restarts: int = 3
     restart_backoff_s: float = 1.0  # doubled after each restart
     warmup_s: float = 0.0  # exchanges this long after server_ready are kept out of the verdict
+    reset: Reset | None = None  # run before the replay and before each --loop pass
 
     def __post_init__(self) -> None:
         parts = urlsplit(self.url)
@@ -139,6 +177,31 @@ def parse_target(t: Table, name: str, base: Path, env_file: bool = True) -> Targ
         max_restarts=t.integer("max_restarts"),
         restart_backoff_s=t.number("restart_backoff_s"),
         warmup_s=t.number("warmup_s"),
+        reset=parse_reset(t.table("reset"), base) if "reset" in t.data else UNSET,
     )
     t.done()
     return target
+
+
+def parse_reset(t: Table, base: Path) -> Reset:
+    """`[targets.NAME.reset]`; `cwd` is relative to the config's folder."""
+    command = t.strings("command")
+    if command:
+        command = tuple(arg.replace("{python}", sys.executable) for arg in command)
+    cwd = t.text("cwd")
+    headers = t.str_map("headers")
+    method = t.text("method")
+    reset = t.build(
+        Reset,
+        command=command,
+        cwd=str(base / cwd) if cwd else UNSET,
+        env=t.str_map("env"),
+        method=method.upper() if method else UNSET,
+        path=t.text("path"),
+        headers=tuple(headers.items()) if headers else UNSET,
+        body=t.text("body"),
+        status=t.integer("status"),
+        timeout_s=t.number("timeout_s"),
+    )
+    t.done()
+    return reset

@@ -336,6 +336,10 @@ class Sink:
     def input_error(self, source: str, line: int, message: str) -> None:
         self.emit("input_error", source=source, line=line, message=message)
 
+    def reset(self, target: str, kind: str, seconds: float, ok: bool) -> None:
+        """A target's `[targets.NAME.reset]` ran (`kind`: command or http)."""
+        self.emit("reset", target=target, kind=kind, seconds=round(seconds, 3), ok=ok)
+
     def progress(self, sample: Sample) -> None:
         self.emit(
             "progress",

@@ -16,7 +16,7 @@ import concurrent.futures
 import contextlib
 import threading
 import time
-from collections.abc import AsyncGenerator, Callable, Iterator
+from collections.abc import AsyncGenerator, Awaitable, Callable, Iterator
 
 from shadow.model import InputProblem, Item, Record
 from shadow.replay.pacing import Dispatch
@@ -76,6 +76,7 @@ class Intake:
         keep: Callable[[Item, int], bool] | None = None,
         streaming: bool = False,
         duration_s: float | None = None,
+        before_pass: Callable[[int], Awaitable[None]] | None = None,
     ) -> None:
         self.open_items = open_items
         self.dispatch = dispatch
@@ -91,6 +92,9 @@ class Intake:
         # by one, never held back until a batch fills.
         self.batch_size = 1 if streaming else BATCH
         self.duration_s = duration_s
+        # Awaited with the pass's number (0 first) before a pass reads its first record: the
+        # run resets its targets there (shadow.run.reset); an exception from it ends intake.
+        self.before_pass = before_pass
 
     async def records(self) -> AsyncGenerator[tuple[int, Record, float | None], None]:
         try:
@@ -104,6 +108,12 @@ class Intake:
         seq, dispatch = 0, self.dispatch
         while True:
             sent_before, position = dispatch.sent, -1
+            if self.before_pass is not None:
+                if self.limit is not None and seq >= self.limit:
+                    return  # no pass follows: no reset for it
+                await self.before_pass(dispatch.passes)
+                if self.closing.is_set():
+                    return
             async with contextlib.aclosing(self._read_pass()) as items:
                 async for item in items:
                     if self.closing.is_set() or (self.limit is not None and seq >= self.limit):

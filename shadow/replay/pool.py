@@ -59,6 +59,14 @@ class Prepared:
     given: Mapping[str, Outcome] = field(default_factory=dict)
 
 
+# A hooks module's `prepare_request` for one target (shadow.run.hooks): the headers and body
+# to send instead, or the Failure that makes the record an `error` (kind `hook`) on that side.
+BeforeSend = Callable[
+    [str, Record, CIMultiDict[str], bytes | None],
+    tuple[CIMultiDict[str], bytes | None] | Failure,
+]
+
+
 class Replayer:
     def __init__(
         self,
@@ -67,12 +75,14 @@ class Replayer:
         settings: ReplayConfig,
         prepare: Callable[[Record], Prepared],
         finish: Callable[[Exchange], None],
+        before_send: BeforeSend | None = None,
     ) -> None:
         self._session = session
         self._targets = dict(targets)
         self._settings = settings
         self._prepare = prepare
         self._finish = finish
+        self._before_send = before_send
         self._timeout = aiohttp.ClientTimeout(total=settings.timeout_s)
         self._lane_regex = re.compile(settings.lane.pattern) if settings.lane.pattern else None
         self._bases = {name: t.url for name, t in targets.items()}
@@ -244,6 +254,12 @@ class Replayer:
     ) -> Outcome:
         url = URL(self._bases[target] + request_target(record.path), encoded=True)
         headers = self.request_headers(target, record, prepared.headers, prepared.drop)
+        data = record.body_bytes
+        if self._before_send is not None:
+            changed = self._before_send(target, record, headers, data)
+            if isinstance(changed, Failure):
+                return changed
+            headers, data = changed
         started = time.perf_counter()
         # Latency counts from the intended start when pacing, so a slow server cannot hide
         # its slowness by delaying the requests that follow (no coordinated omission).
@@ -253,7 +269,7 @@ class Replayer:
                 record.method,
                 url,
                 headers=headers,
-                data=record.body_bytes,
+                data=data,
                 allow_redirects=False,
                 timeout=self._timeout,
             ) as resp:

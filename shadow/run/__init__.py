@@ -16,6 +16,7 @@ from shadow.config.settings import RunSettings
 from shadow.errors import UsageError
 from shadow.run.check import check_config
 from shadow.run.fleet import Fleet, check_fleet
+from shadow.run.hooks import load_hooks
 from shadow.run.lifecycle import Job, Lifecycle, events_output, events_path, new_run_id
 from shadow.run.single import SingleRun
 from shadow.sources.clobber import check_outputs
@@ -39,10 +40,12 @@ def run(
     outputs = {"--output": settings.output, "--learn-noise": settings.learn_noise}
     stdout = sys.stdout.fileno() if settings.output is None and sys.stdout else None
     check_outputs([*settings.inputs, settings.config.source], outputs, stdout)
+    # Imported here, before anything starts, by the parent and by each worker for itself.
+    hooks = load_hooks(settings.config)
     run_id = new_run_id()
     with events_output(events_path(settings, run_id)) as stream:
         lifecycle = Lifecycle(settings, console, stream, run_id, headline)
-        job: Job = Fleet(lifecycle) if settings.workers > 1 else SingleRun(lifecycle)
+        job: Job = Fleet(lifecycle) if settings.workers > 1 else SingleRun(lifecycle, hooks)
         import uvloop  # here, not at the top: commands that run no replay do not load it
 
         code: int = uvloop.run(lifecycle.execute(job))

@@ -37,7 +37,8 @@ def convert(
     converted = problems = 0
     unreadable = False
     try:
-        for item in iter_inputs(paths, default_of(ReplayConfig, "max_record_bytes"), fmt):
+        max_bytes = default_of(ReplayConfig, "max_record_bytes")
+        for item in iter_inputs(paths, max_bytes, fmt, answers=keep):
             if isinstance(item, InputProblem):
                 problems += 1
                 unreadable = unreadable or isinstance(item, UnreadableInput)

@@ -33,6 +33,7 @@ HINTS = {
     "server_down": "the target was restarting after it exited: see server_exited events",
     "cancelled": "the run stopped before these finished (a signal, --duration or a death)",
     "client_error": "the request could not be sent as recorded: see the message",
+    "hook": "a function of the [hooks] module raised: the message names it and the exception",
 }
 
 

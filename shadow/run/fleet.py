@@ -46,6 +46,7 @@ from shadow.errors import BUG_EXIT_CODE, UsageError
 from shadow.run.lifecycle import Lifecycle
 from shadow.run.merge import absorb, merge_calibration, merge_pacing, merge_progress, shard_summary
 from shadow.run.progress import UsageSampler
+from shadow.run.reset import Resetter
 from shadow.servers.supervisor import Supervisor
 from shadow.sources.opening import is_stream
 
@@ -104,9 +105,10 @@ class Worker:
 
 
 def child_targets(targets: Mapping[str, TargetConfig]) -> dict[str, TargetConfig]:
-    """The parent's resolved targets, attached: same url, headers and health, no command."""
+    """The parent's resolved targets, attached: same url, headers and health, no command, and
+    no reset (the parent resets them once, before the children start)."""
     return {
-        name: dataclasses.replace(target, command=(), restart="no", cwd=None, env={})
+        name: dataclasses.replace(target, command=(), restart="no", cwd=None, env={}, reset=None)
         for name, target in targets.items()
     }
 
@@ -171,6 +173,9 @@ class Fleet:
     async def replay(self, supervisor: Supervisor, session: aiohttp.ClientSession) -> None:
         self.replay_started = time.perf_counter()
         pumps: list[asyncio.Task[None]] = []
+        resetter = Resetter(supervisor.targets, session, self.sink)
+        if resetter:
+            await resetter.reset_all()  # once for all workers: the children have none
         progress = asyncio.create_task(self.report_progress(supervisor))
         try:
             for worker in self.workers:
@@ -364,4 +369,11 @@ def check_fleet(settings: RunSettings) -> None:
     if settings.learn_noise is not None:
         raise UsageError(
             "--learn-noise needs every record's counts in one process: run it without --workers"
+        )
+    reset = [name for name, t in settings.config.targets.items() if t.reset is not None]
+    if reset and settings.loop:
+        raise UsageError(
+            f"--loop with --workers: targets.{reset[0]}.reset must run between passes, when no "
+            "worker has a request in flight, and the workers' passes are not in step: "
+            "run it without --workers"
         )

@@ -27,6 +27,7 @@ from shadow.model import Exchange, Failure, Outcome, Record, Response
 from shadow.replay.auth import Authenticator, AuthError
 from shadow.replay.pool import Prepared, internal_failure
 from shadow.replay.routes import Router
+from shadow.run.hooks import Hooks
 from shadow.run.progress import TimeoutStreaks
 from shadow.run.tally import Tally
 from shadow.stdio import Console
@@ -60,6 +61,7 @@ class Pipeline:
         emit: str = "mismatches",
         learning: bool = False,
         recorded: bool = False,
+        hooks: Hooks | None = None,
     ) -> None:
         self.config = config
         self.sink = sink
@@ -75,6 +77,7 @@ class Pipeline:
         )
         self.streaks = TimeoutStreaks(config.replay.unresponsive_after)
         self.recorded = recorded  # the primary's answer is the record's, never asked for
+        self.hooks = hooks if hooks is not None and hooks.normalize_body is not None else None
         self.noise = calibrator(config.noise, "secondary" in config.targets, learning)
         self.servers: ServerState | None = None  # set once the servers are up
         self.warm: set[int] = set()  # seqs sent while a target warmed up, not yet finished
@@ -154,6 +157,8 @@ class Pipeline:
     def _judge(self, exchange: Exchange) -> bool:
         """Compare and judge noise; True for a warm-up exchange (counted apart, no event).
         Nothing is counted here, so a bug raised from here can still count the exchange."""
+        if self.hooks is not None:
+            self.hooks.normalize(exchange)  # the bodies as the hooks module says to compare them
         primary = exchange.outcomes.get("primary")
         candidate = exchange.outcomes.get("candidate")
         if isinstance(primary, Response) and isinstance(candidate, Response):

@@ -24,7 +24,10 @@ def run_scrubber(config: Config) -> Scrubber:
     named |= {p.header.lower() for p in config.auth.values()}
     for target in config.targets.values():
         values += env_secrets(dict(target.env)) + url_passwords(target.url)
-        for name, value in target.headers:
+        reset = target.reset
+        if reset is not None:
+            values += env_secrets(dict(reset.env))
+        for name, value in (*target.headers, *(reset.headers if reset is not None else ())):
             if name.lower() in named or SECRET_NAME.search(name):
                 values += credential_values(value)
     for profile in config.auth.values():

@@ -20,16 +20,18 @@ from typing import Any
 import aiohttp
 
 from shadow.errors import UsageError
-from shadow.model import InputProblem, Item, Record
+from shadow.model import Exchange, InputProblem, Item, Record
 from shadow.replay.intake import Intake
 from shadow.replay.pacing import Dispatch, make_pacer
 from shadow.replay.partition import Partition
 from shadow.replay.pool import Replayer
+from shadow.run.hooks import Hooks
 from shadow.run.lifecycle import Lifecycle
 from shadow.run.live import LiveView
 from shadow.run.merge import shard_summary
 from shadow.run.pipeline import Pipeline
 from shadow.run.progress import Progress, watch
+from shadow.run.reset import Resetter
 from shadow.servers.supervisor import Supervisor
 from shadow.sources import synth
 from shadow.sources.opening import is_stream, iter_inputs, merge_by_ts
@@ -67,8 +69,9 @@ class SingleRun:
 
     scope = ""
 
-    def __init__(self, lifecycle: Lifecycle) -> None:
+    def __init__(self, lifecycle: Lifecycle, hooks: Hooks | None = None) -> None:
         self.lifecycle = lifecycle
+        self.hooks = hooks
         self.settings = settings = lifecycle.settings
         self.config = settings.config
         self.stop = lifecycle.stop
@@ -81,8 +84,12 @@ class SingleRun:
             emit=settings.emit,
             learning=settings.learn_noise is not None,
             recorded=settings.recorded,
+            hooks=hooks,
         )
         self.dispatch = Dispatch(make_pacer(settings.rate, settings.speed, settings.max_wait_s))
+        self.resetter: Resetter | None = None  # once the servers are up, when a target has one
+        self.replayer: Replayer | None = None
+        self.idle = asyncio.Event()  # no record in flight (a reset waits for it)
 
     def records(self) -> AsyncIterator[tuple[int, Record, float | None]]:
         """The records to replay with their due times; each input pass again with --loop."""
@@ -101,7 +108,27 @@ class SingleRun:
             keep=partition.owns if partition is not None else None,
             streaming=settings.synth is None and any(map(is_stream, settings.inputs)),
             duration_s=settings.duration_s,
+            before_pass=self._before_pass if self.resetter else None,
         ).records()
+
+    def _finish(self, exchange: Exchange) -> None:
+        self.pipeline.finish(exchange)
+        if self.replayer is not None and not self.replayer.pending:
+            self.idle.set()
+
+    async def _before_pass(self, number: int) -> None:
+        """Reset the targets before a pass, once the last pass's records have all finished
+        (a reset under a request in flight would change the answer it gets)."""
+        assert self.resetter is not None and self.replayer is not None
+        while self.replayer.pending and not self.stop.closing.is_set():
+            self.idle.clear()
+            idle = asyncio.create_task(self.idle.wait())
+            closing = asyncio.create_task(self.stop.closing.wait())
+            await asyncio.wait({idle, closing}, return_when=asyncio.FIRST_COMPLETED)
+            idle.cancel()
+            closing.cancel()
+        if not self.stop.closing.is_set():
+            await self.resetter.reset_all()
 
     def _input_problem(self, problem: InputProblem) -> None:
         self.lifecycle.tally.input_errors += 1
@@ -119,14 +146,24 @@ class SingleRun:
             return synth.generate(synth_config, seed, settings.synth)
         # With the recorded timing, several logs are one timeline: merged in `ts` order.
         read = merge_by_ts if settings.speed is not None else iter_inputs
-        items = read(settings.inputs, self.config.replay.max_record_bytes, settings.input_format)
-        return with_answers(items, self.config.replay.methods) if settings.recorded else items
+        max_bytes, recorded = self.config.replay.max_record_bytes, settings.recorded
+        items = read(settings.inputs, max_bytes, settings.input_format, recorded)
+        return with_answers(items, self.config.replay.methods) if recorded else items
 
     async def replay(self, supervisor: Supervisor, session: aiohttp.ClientSession) -> None:
         self.pipeline.servers = supervisor
         pipeline = self.pipeline
-        replayer = Replayer(
-            session, supervisor.targets, self.config.replay, pipeline.prepare, pipeline.finish
+        self.resetter = Resetter(supervisor.targets, session, self.lifecycle.sink) or None
+        hooks = self.hooks
+        self.replayer = replayer = Replayer(
+            session,
+            supervisor.targets,
+            self.config.replay,
+            pipeline.prepare,
+            self._finish,
+            before_send=hooks.sender({n: t.url for n, t in supervisor.targets.items()})
+            if hooks is not None and hooks.prepare_request is not None
+            else None,
         )
         self.dispatch.begin()
         task = asyncio.create_task(replayer.run(self.records()))

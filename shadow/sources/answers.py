@@ -1,4 +1,5 @@
-"""The primary's answers a capture recorded (HAR `response`, a JSONL record's `response`).
+"""The primary's answers a capture recorded (HAR `response`, a JSONL record's `response`, a
+GoReplay type-2 payload).
 
 An answer is kept as the candidate's would arrive: its body decoded (base64 undone, and a
 gzip or deflate body that a capture kept compressed inflated, as the HTTP client inflates the
@@ -90,6 +91,12 @@ def answer_from_har(response: Any, headers_of: Any, time_ms: Any = None) -> Resp
         body = text.encode("utf-8", "surrogatepass")
     else:
         raise ValueError(f"unknown response content encoding {str(encoding)[:20]!r}")
+    return Response(status, headers, _inflated(body, headers), latency_ms)
+
+
+def answer_from_http(status: int, headers: Headers, body: bytes, latency_ms: float) -> Response:
+    """An answer read off the wire (a `.gor` type-2 payload, its body de-chunked); ValueError
+    when a compressed body cannot be inflated."""
     return Response(status, headers, _inflated(body, headers), latency_ms)
 
 

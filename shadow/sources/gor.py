@@ -1,4 +1,5 @@
-"""GoReplay `.gor` captures as records: the requests (type 1) replayed, responses skipped.
+"""GoReplay `.gor` captures as records: the requests (type 1) replayed, responses skipped
+unless asked for (type 2, the original responses: shadow.sources.gorpairs pairs them).
 
 A `.gor` file is a sequence of payloads, each a header line `TYPE ID TIMESTAMP_NS [LATENCY_NS]`,
 a raw HTTP/1.x message, and the separator line of three monkey emoji. The separator is not
@@ -21,7 +22,7 @@ from shadow.sources import wire
 
 SEPARATOR = "\n\U0001f435\U0001f648\U0001f649\n".encode()
 # Latency (-1 for requests) is the usual fourth field; some builds add a client address.
-_PAYLOAD_HEADER = re.compile(rb"([123]) ([0-9a-fA-F]+) (\d+)(?: [^ \r\n]+)*\r?")
+_PAYLOAD_HEADER = re.compile(rb"([123]) ([0-9a-fA-F]+) (\d+)(?: (-?\d+))?(?: [^ \r\n]+)*\r?")
 _HEAD_END = re.compile(rb"\r?\n\r?\n")
 # The two headers that say where a message's body ends, read before anything else of it.
 _FRAMING = re.compile(
@@ -39,6 +40,18 @@ class _Where(NamedTuple):
 
     def problem(self, message: object) -> InputProblem:
         return InputProblem(self.source, self.line, f"byte {self.offset}: {message}")
+
+
+class RawAnswer(NamedTuple):
+    """A type-2 payload (the response the capture saw), not yet paired with its request."""
+
+    id: str
+    head: bytes  # the status line and the header lines
+    body: bytes | None
+    latency_ns: int  # from the payload header; 0 when it has none
+    source: str
+    line: int
+    problem: str = ""  # the payload could not be framed: the paired request says so
 
 
 class _Framing(Exception):
@@ -102,6 +115,15 @@ class _Buffer:
 
 def read_records(stream: BinaryIO, source: str, max_record_bytes: int) -> Iterator[Item]:
     """A record per request payload; responses skipped; bad payloads are problems."""
+    for item in payloads(stream, source, max_record_bytes):
+        if not isinstance(item, RawAnswer):
+            yield item
+
+
+def payloads(
+    stream: BinaryIO, source: str, max_record_bytes: int, answers: bool = False
+) -> Iterator[Item | RawAnswer]:
+    """As `read_records`, with each type-2 payload as a RawAnswer when `answers` is set."""
     buf = _Buffer(stream)
     while True:
         start = _skip_blank(buf)
@@ -109,7 +131,7 @@ def read_records(stream: BinaryIO, source: str, max_record_bytes: int) -> Iterat
             return
         where = _Where(source, buf.lines, buf.base + start)
         try:
-            item, end = _payload(buf, start, max_record_bytes, where)
+            item, end = _payload(buf, start, max_record_bytes, where, answers)
         except ValueError as exc:
             yield where.problem(exc)
             item, end = None, _resync(buf, start, max_record_bytes)
@@ -149,10 +171,12 @@ def _resync(buf: _Buffer, start: int, limit: int) -> int:
         start = buf.pos
 
 
-def _payload(buf: _Buffer, start: int, limit: int, where: _Where) -> tuple[Item | None, int]:
-    """The payload at `start` as a record (None for a response, a problem for a request that
-    is framed but cannot be replayed) and where the next payload begins. ValueError when the
-    payload cannot be framed."""
+def _payload(
+    buf: _Buffer, start: int, limit: int, where: _Where, answers: bool
+) -> tuple[Item | RawAnswer | None, int]:
+    """The payload at `start` as a record (a problem for a request that is framed but cannot
+    be replayed; for a response, a RawAnswer if `answers` asks for type 2, else None) and
+    where the next payload begins. ValueError when the payload cannot be framed."""
     header_end = buf.find(b"\n", start, start + 200)
     header = None if header_end < 0 else _PAYLOAD_HEADER.fullmatch(buf.data, start, header_end)
     if header is None:
@@ -171,11 +195,19 @@ def _payload(buf: _Buffer, start: int, limit: int, where: _Where) -> tuple[Item 
         raise ValueError(_cut_or(buf, "HTTP head does not end with an empty line", separator))
     head = bytes(buf.data[head_start : head_match.start()])
     request = header.group(1) == b"1"
+
+    def answer(body: bytes | None, problem: str = "") -> RawAnswer | None:
+        if not answers or header is None or header.group(1) != b"2":
+            return None  # type 3, a replayed response, is never compared
+        latency = max(int(header.group(4) or 0), 0)
+        found = header.group(2).decode("ascii")
+        return RawAnswer(found, head, body, latency, where.source, where.line, problem)
+
     try:
         body, end = _body(buf, head, min(head_match.end(), bound), limit)
     except (_CutOff, _Framing) as exc:
         if not request:
-            return None, _skip_response(buf, start, separator, limit)
+            return answer(None, str(exc)), _skip_response(buf, start, separator, limit)
         if isinstance(exc, _CutOff):
             raise ValueError(f"cut off at the end of the file: {exc}") from None
         if separator < 0 and len(buf.data) - head_start < limit:
@@ -184,7 +216,7 @@ def _payload(buf: _Buffer, start: int, limit: int, where: _Where) -> tuple[Item 
             raise ValueError(str(exc)) from None
         raise ValueError(f"{exc}; skipped to the next separator") from None
     if not request:
-        return None, end
+        return answer(body), end
     try:
         return _record(head, body, header, where), end
     except ValueError as exc:
@@ -205,7 +237,7 @@ def _cut_or(buf: _Buffer, message: str, separator: int = -1) -> str:
     return message
 
 
-def _header_lines(raw: bytes) -> list[tuple[str, str]]:
+def header_lines(raw: bytes) -> list[tuple[str, str]]:
     try:
         lines = raw.decode("utf-8").split("\n")
     except UnicodeDecodeError:  # then each line on its own, so one odd header spoils no other
@@ -316,13 +348,13 @@ def _skip_trailers(buf: _Buffer, pos: int) -> int:
 
 
 def _record(head: bytes, body: bytes | None, header: re.Match[bytes], where: _Where) -> Record:
-    request_line, _, header_lines = head.partition(b"\n")
+    request_line, _, lines = head.partition(b"\n")
     parts = request_line.rstrip(b"\r").split(b" ")
     if len(parts) != 3 or not parts[2].startswith(b"HTTP/"):
         raise ValueError(f"not an HTTP request line: {request_line[:80]!r}")
     method = wire.check_method(parts[0].decode("latin-1"))
     path, host = wire.target_path(parts[1])
-    headers = _header_lines(header_lines) if header_lines else []
+    headers = header_lines(lines) if lines else []
     if host and not wire.has_header(headers, "host"):
         headers.insert(0, ("Host", host))
     if body is not None and wire.has_header(headers, "transfer-encoding"):

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, BinaryIO
 from shadow.config.settings import AUTO
 from shadow.errors import InputError
 from shadow.model import Item, Record, UnreadableInput
-from shadow.sources import access, detect, gor, har, jsonl
+from shadow.sources import access, detect, gor, gorpairs, har, jsonl
 
 if TYPE_CHECKING:
     from _typeshed import WriteableBuffer
@@ -163,20 +163,24 @@ def validate_inputs(paths: list[str], fmt: str = AUTO) -> None:
             raise InputError(f"{path}: {detect.unknown_message(head)}")
 
 
-def reader_for(fmt: str) -> Reader:
-    """The reader of a format name (one of config.settings.INPUT_FORMATS)."""
+def reader_for(fmt: str, answers: bool = False) -> Reader:
+    """The reader of a format name (one of config.settings.INPUT_FORMATS); with `answers`,
+    one that keeps the recorded answers where pairing them costs (GoReplay's type 2)."""
     readers: dict[str, Reader] = {
         "jsonl": jsonl.read_records,
         "har": har.read_records,
-        "gor": gor.read_records,
+        "gor": gorpairs.read_paired if answers else gor.read_records,
         "access": access.read_records,
     }
     return readers[fmt]
 
 
-def iter_inputs(paths: list[str], max_record_bytes: int, fmt: str = AUTO) -> Iterator[Item]:
+def iter_inputs(
+    paths: list[str], max_record_bytes: int, fmt: str = AUTO, answers: bool = False
+) -> Iterator[Item]:
     """Every record of every input, in order (per file, then file after file); problems
-    inline, never raised. `fmt` is a format name or "auto" (detected per input)."""
+    inline, never raised. `fmt` is a format name or "auto" (detected per input); `answers`
+    pairs `.gor` responses with their requests (`--recorded`, `convert --keep-responses`)."""
     for path in paths:
         name = display_name(path)
         try:
@@ -188,14 +192,16 @@ def iter_inputs(paths: list[str], max_record_bytes: int, fmt: str = AUTO) -> Ite
             if found is None:
                 yield UnreadableInput(name, 0, detect.unknown_message(head))
                 continue
-            yield from reader_for(found)(stream, name, max_record_bytes)
+            yield from reader_for(found, answers)(stream, name, max_record_bytes)
         except _READ_ERRORS as exc:
             yield UnreadableInput(name, 0, f"read failed: {exc}")
         finally:
             stream.close()
 
 
-def merge_by_ts(paths: list[str], max_record_bytes: int, fmt: str = AUTO) -> Iterator[Item]:
+def merge_by_ts(
+    paths: list[str], max_record_bytes: int, fmt: str = AUTO, answers: bool = False
+) -> Iterator[Item]:
     """Every input at once, merged in `ts` order, for replay with the recorded timing.
 
     Each file is taken to be in its own recorded order; an item without a `ts` (a record
@@ -204,7 +210,7 @@ def merge_by_ts(paths: list[str], max_record_bytes: int, fmt: str = AUTO) -> Ite
 
     def keyed(index: int, path: str) -> Iterator[tuple[float, int, int, Item]]:
         last = -math.inf
-        for position, item in enumerate(iter_inputs([path], max_record_bytes, fmt)):
+        for position, item in enumerate(iter_inputs([path], max_record_bytes, fmt, answers)):
             if isinstance(item, Record) and item.ts is not None:
                 last = item.ts
             yield last, index, position, item

@@ -204,6 +204,7 @@ DRIVERS: dict[str, Callable[[Sink], None]] = {
     "progress": lambda s: s.progress(merge_progress([], [], 0.0, {"primary": _usage()}, _usage())),
     "behind_schedule": lambda s: s.behind_schedule(Behind(6.0, None, None, 0), 5.0),
     "server_unresponsive": lambda s: s.server_unresponsive("candidate", 5, 1.0),
+    "reset": lambda s: s.reset("primary", "command", 0.25, True),
 }
 
 

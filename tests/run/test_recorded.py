@@ -1,5 +1,5 @@
-"""`shadow run --recorded`: a HAR and a JSONL capture with the primary's answers, compared
-with a real candidate alone (no primary runs), and `shadow convert --keep-responses`."""
+"""`shadow run --recorded`: a HAR, a GoReplay and a JSONL capture with the primary's answers,
+compared with a real candidate alone (no primary runs), and `shadow convert --keep-responses`."""
 
 from __future__ import annotations
 
@@ -100,6 +100,84 @@ def test_a_har_capture_is_compared_with_the_candidate_alone(tmp_path: Path, cand
     har = write_har(tmp_path)
     result = run_shadow("run", "--recorded", "-c", str(write_config(tmp_path, candidate)), str(har))
     assert_one_real_difference(result)
+
+
+GOR_SEPARATOR = "\n\U0001f435\U0001f648\U0001f649\n".encode()
+
+
+def gor_payload(kind: int, pid: str, head: str, body: bytes = b"", latency: int = -1) -> bytes:
+    header = f"{kind} {pid} 1714557600000000000 {latency}\n".encode()
+    return header + head.encode() + b"\r\n\r\n" + body + GOR_SEPARATOR
+
+
+def gor_answer(pid: str, status: int, body: bytes, gzipped: bool = False) -> bytes:
+    reason = {200: "OK", 404: "Not Found"}[status]
+    extra = "Content-Encoding: gzip\r\n" if gzipped else ""
+    body = gzip.compress(body) if gzipped else body
+    head = (
+        f"HTTP/1.1 {status} {reason}\r\nContent-Type: application/json\r\n{extra}"
+        f"Content-Length: {len(body)}"
+    )
+    return gor_payload(2, pid, head, body, latency=3_000_000)
+
+
+def write_gor(tmp_path: Path) -> Path:
+    """A GoReplay capture (`--output-file` with `--input-raw-track-response`): each request
+    (type 1), the legacy's response (type 2) and one replayed response (type 3, ignored)."""
+    ids = [f"{n:024x}" for n in range(1, 5)]
+    paths = ["/users/1", "/users/2", "/users/9", "/plain"]
+    requests = [gor_payload(1, i, f"GET {p} HTTP/1.1\r\nHost: legacy.example") for i, p in zip(ids, paths, strict=True)]  # fmt: skip
+    answers = [
+        gor_answer(ids[0], 200, json.dumps(user(1, "ada")).encode()),
+        gor_answer(ids[1], 200, json.dumps(user(2, "bob")).encode()),
+        gor_answer(ids[2], 404, b'{"error": "not found"}'),
+        gor_answer(ids[3], 200, json.dumps({"items": [1, 2, 3]}).encode(), gzipped=True),
+    ]
+    replayed = gor_payload(3, ids[1], "HTTP/1.1 500 Oops\r\nContent-Length: 0")
+    # GoReplay writes a response after its request, not always right after it.
+    order = [requests[0], requests[1], answers[0], replayed, answers[1], requests[2]]
+    order += [answers[2], requests[3], answers[3]]
+    path = tmp_path / "capture.gor"
+    path.write_bytes(b"".join(order))
+    return path
+
+
+def test_a_gor_capture_is_compared_with_the_candidate_alone(tmp_path: Path, candidate: str) -> None:
+    gor = write_gor(tmp_path)
+    result = run_shadow("run", "--recorded", "-c", str(write_config(tmp_path, candidate)), str(gor))
+    assert_one_real_difference(result)
+
+
+def test_a_gor_response_without_its_request_or_twice_is_an_input_error(
+    tmp_path: Path, candidate: str
+) -> None:
+    gor = write_gor(tmp_path)
+    orphan = gor_answer("f" * 24, 200, b"{}")
+    again = gor_answer(f"{1:024x}", 200, json.dumps(user(1, "ada")).encode())
+    gor.write_bytes(gor.read_bytes() + again + orphan)
+    lines_before = gor.read_bytes()[: -len(again + orphan)].count(b"\n")
+    config = str(write_config(tmp_path, candidate))
+    result = run_shadow("run", "--recorded", "-c", config, str(gor))
+    second, missing = sorted(result.of("input_error"), key=lambda e: e["line"])
+    assert (second["source"], second["line"]) == (str(gor), lines_before + 1)
+    assert f"a second response to request {1:024x} (the first, line " in second["message"]
+    assert missing["line"] == lines_before + 1 + again.count(b"\n")
+    assert missing["message"] == f"a response to request {'f' * 24}, which is not in the capture"
+    summary = result.summary
+    assert (summary["requests"], summary["mismatched"], summary["input_errors"]) == (4, 1, 2)
+    # The capture replayed against two targets reads its requests only, as before.
+    plain = run_shadow("run", "--primary", candidate, "--candidate", candidate, str(gor))
+    assert (plain.summary["requests"], plain.summary["input_errors"]) == (4, 0)
+
+
+def test_convert_keeps_the_answers_of_a_gor_capture(tmp_path: Path) -> None:
+    converted = run_shadow("convert", "--keep-responses", str(write_gor(tmp_path)))
+    assert converted.returncode == 0, converted.stderr
+    lines = [json.loads(line) for line in converted.stdout.splitlines()]
+    assert [line["response"]["status"] for line in lines] == [200, 200, 404, 200]
+    assert lines[1]["response"]["body"] == user(2, "bob")
+    assert lines[1]["response"]["latency_ms"] == 3.0
+    assert lines[3]["response"]["body"] == {"items": [1, 2, 3]}  # inflated from gzip
 
 
 def test_a_jsonl_capture_is_compared_with_the_candidate_alone(
