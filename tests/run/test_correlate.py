@@ -109,10 +109,8 @@ def run(
 
 
 def statuses(result: Shadow) -> list[tuple[int, int]]:
-    out = []
-    for event in sorted(result.of("match") + result.of("mismatch"), key=lambda e: e["seq"]):
-        out.append((event["status"]["primary"], event["status"]["candidate"]))
-    return out
+    events = sorted(result.of("match") + result.of("mismatch"), key=lambda e: e["seq"])
+    return [(e["status"]["primary"], e["status"]["candidate"]) for e in events]
 
 
 def test_a_crud_lane_matches_with_correlation(tmp_path: Path) -> None:
