@@ -4,6 +4,7 @@ target, hiding only the correlated differences, and what reaches each target on 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from typing import Any
 
 import orjson
@@ -185,7 +186,7 @@ def test_a_capture_name_fills_placeholders_or_is_missing() -> None:
 def test_two_answers_mapping_one_value_apart_are_a_conflict_and_forget_clears() -> None:
     correlator = Correlator(RULES, LaneRule())
     created(correlator)
-    rec = record("POST", "/orders", {})
+    rec = dataclasses.replace(record("POST", "/orders", {}), line=2)  # another create
     correlator.prepare(rec)
     exchange = Exchange(
         1,
@@ -264,3 +265,20 @@ async def test_each_target_receives_its_own_value(pair: Pair) -> None:  # noqa: 
     assert (primary.values("if-match"), candidate.values("if-match")) == (['"e1001"'], ['"e1"'])
     assert primary.body == records[1].body_bytes  # the primary's request as recorded
     assert candidate.body == b'{"id":1}'
+
+
+def test_the_same_record_answered_again_replaces_its_values_without_a_conflict() -> None:
+    """A new `--loop` pass: the create is sent again and its targets answer new ids."""
+    correlator = Correlator(RULES, LaneRule())
+    created(correlator)
+    rec = record("POST", "/orders", {"item": "book"})
+    correlator.prepare(rec)
+    exchange = Exchange(
+        7,
+        rec,
+        "POST /orders",
+        CompareRules(),
+        {"primary": answer({"id": 1001}), "candidate": answer({"id": 9})},
+    )
+    assert correlator.learn(exchange) is None
+    assert correlator.prepare(record("GET", "/orders/1001"))["candidate"].path == "/orders/9"

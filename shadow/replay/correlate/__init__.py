@@ -113,13 +113,13 @@ class Correlator:
         self, exchange: Exchange, answers: Answers, state: LaneState, learned: Learned
     ) -> None:
         record, endpoint = exchange.record, exchange.endpoint
+        taught_by = (record.source, record.line)
         if self.config.mode == "auto":
-            learn_auto(
-                answers, endpoint, state, self.config.min_length, self._known_places, learned
-            )
+            known = self._known_places
+            learn_auto(answers, endpoint, state, self.config.min_length, known, learned, taught_by)
         captures = [c for c in self.config.captures if c.applies(record, endpoint)]
         if captures:
-            learn_rules(answers, captures, endpoint, state, learned)
+            learn_rules(answers, captures, endpoint, state, learned, taught_by)
         if not state.by_text:
             return
         hide(answers, state, learned)

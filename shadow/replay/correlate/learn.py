@@ -108,7 +108,12 @@ class Answers:
 
 
 def learn_rules(
-    answers: Answers, captures: list[Capture], endpoint: str, state: LaneState, learned: Learned
+    answers: Answers,
+    captures: list[Capture],
+    endpoint: str,
+    state: LaneState,
+    learned: Learned,
+    taught_by: tuple[str, int] = ("", 0),
 ) -> None:
     for capture in captures:
         place = capture.place
@@ -124,6 +129,7 @@ def learn_rules(
             capture.name,
             (endpoint, place),
             confirmed=True,
+            taught_by=taught_by,
         )
         _put(state, entry, place, learned)
 
@@ -135,6 +141,7 @@ def learn_auto(
     min_length: int,
     known_places: set[tuple[str, str]],
     learned: Learned,
+    taught_by: tuple[str, int] = ("", 0),
 ) -> None:
     for place, primary, candidate in differing(answers):
         if type(primary) is not type(candidate) or not id_shaped(primary, min_length):
@@ -149,6 +156,7 @@ def learn_auto(
             None,
             origin,
             confirmed=origin in known_places,
+            taught_by=taught_by,
         )
         _put(state, entry, place, learned)
 
@@ -164,7 +172,7 @@ def _put(state: LaneState, entry: Entry, place: str, learned: Learned) -> None:
     if before is not None and before.origin == entry.origin:
         entry.confirmed = entry.confirmed or before.confirmed
     replaced = state.put(entry)
-    if replaced is not None and replaced.confirmed:
+    if replaced is not None and replaced.confirmed and replaced.taught_by != entry.taught_by:
         learned.conflicts.append(
             {
                 "name": entry.name,

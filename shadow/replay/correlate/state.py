@@ -33,6 +33,9 @@ class Entry:
     name: str | None  # the capture's name; None when found by the automatic mode
     origin: tuple[str, str]  # (endpoint, place) of the answer that gave it
     confirmed: bool  # a rule's value, or an automatic one a later request used
+    # The record whose answer gave it (source, line): the same record answered again, in a
+    # new `--loop` pass, replaces it without a conflict.
+    taught_by: tuple[str, int] = ("", 0)
 
 
 @dataclass(slots=True)
