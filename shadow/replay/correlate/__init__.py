@@ -23,7 +23,7 @@ from typing import Any
 
 from shadow.config.correlate import CorrelateConfig
 from shadow.config.replay import LaneRule
-from shadow.model import Exchange, Record
+from shadow.model import CompareRules, Exchange, Record
 from shadow.replay.correlate.learn import Answers, Learned, hide, learn_auto, learn_rules, sides
 from shadow.replay.correlate.rewrite import rewrite_record
 from shadow.replay.correlate.state import MAX_LANES, LaneState
@@ -32,6 +32,7 @@ from shadow.replay.partition import lane_of
 __all__ = ["Correlated", "Correlator"]
 
 _TARGETS = ("primary", "candidate")
+_MAX_RULES = 1024
 
 
 @dataclass(slots=True)
@@ -54,6 +55,7 @@ class Correlator:
         self._names = frozenset(config.names)
         self._lanes: dict[str, LaneState] = {}
         self._known_places: set[tuple[str, str]] = set()  # auto: (endpoint, place) of ids
+        self._rules: dict[tuple[CompareRules, tuple[str, ...], tuple[str, ...]], CompareRules] = {}
 
     def forget(self) -> None:
         """Clear every lane's values: the targets start again from a known state (a new
@@ -124,12 +126,23 @@ class Correlator:
             return
         hide(answers, state, learned)
         if learned.pointers or learned.headers:
-            rules = exchange.rules
-            exchange.rules = dataclasses.replace(
+            exchange.rules = self._with_hidden(exchange.rules, learned)
+
+    def _with_hidden(self, rules: CompareRules, learned: Learned) -> CompareRules:
+        """`rules` plus `volatile` on the pointers and the headers ignored: the same few
+        combinations recur in a run, so they are made once."""
+        key = (rules, tuple(learned.pointers), tuple(learned.headers))
+        found = self._rules.get(key)
+        if found is None:
+            found = dataclasses.replace(
                 rules,
                 normalize=rules.normalize + tuple((p, "volatile") for p in learned.pointers),
-                ignore_headers=tuple(dict.fromkeys(rules.ignore_headers + tuple(learned.headers))),
+                ignore_headers=tuple(dict.fromkeys(rules.ignore_headers + key[2])),
             )
+            if len(self._rules) >= _MAX_RULES:
+                self._rules.clear()
+            self._rules[key] = found
+        return found
 
     def _lane(self, lane: str) -> LaneState:
         state = self._lanes.get(lane)

@@ -204,6 +204,10 @@ def _walk(a: Any, b: Any, pointer: str) -> Iterator[tuple[str, Any, Any]]:
     stack = [(a, b, pointer)]
     while stack:
         a, b, pointer = stack.pop()
+        if isinstance(a, dict | list) and a == b:
+            # Equal by Python's `==` (at C speed): no two values differ beneath, but for
+            # 1 against 1.0 or True, never an id against another.
+            continue
         if isinstance(a, dict) and isinstance(b, dict):
             for key, value in a.items():
                 if key in b:
@@ -223,7 +227,9 @@ def hide(answers: Answers, state: LaneState, learned: Learned) -> None:
     """The places where the answers differ exactly as a confirmed entry of the lane says
     each target answered (the capture's own answer, or a later one echoing the value)."""
     pairs = _pairs(state.by_text.values())
-    if not pairs:
+    primary, candidate = answers.responses["primary"], answers.responses["candidate"]
+    assert primary is not None and candidate is not None
+    if not pairs or not _may_hold(pairs, primary, candidate):
         return
     for place, primary, candidate in differing(answers):
         if (_typed(primary), _typed(candidate)) not in pairs:
@@ -232,6 +238,21 @@ def hide(answers: Answers, state: LaneState, learned: Learned) -> None:
             learned.headers.append(place[7:])
         else:
             learned.pointers.append(place)
+
+
+def _may_hold(pairs: set[tuple[Any, Any]], primary: Response, candidate: Response) -> bool:
+    """Whether some pair's texts are in the two answers at all (a byte search, at C speed):
+    most answers hold none, and are then not walked."""
+    texts = [(str(p[1]).encode(), str(c[1]).encode()) for p, c in pairs]
+    heads = [
+        (str(v).encode() for _, v in primary.headers),
+        (str(v).encode() for _, v in candidate.headers),
+    ]
+    head_p, head_c = b"\n".join(heads[0]), b"\n".join(heads[1])
+    return any(
+        (p in primary.body or p in head_p) and (c in candidate.body or c in head_c)
+        for p, c in texts
+    )
 
 
 def _pairs(entries: Any) -> set[tuple[Any, Any]]:

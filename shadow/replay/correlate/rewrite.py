@@ -87,16 +87,23 @@ def rewrite_record(
         return None
     records = {}
     for target in targets:
+        # A target given the recorded values (the primary, when they are its own) gets the
+        # record itself: byte for byte, and nothing copied.
         changed: dict[str, Any] = {}
-        if paths is not None:
+        if paths is not None and paths[target] != record.path:
             changed["path"] = paths[target]
-        if headers is not None:
+        if headers is not None and headers[target] != record.headers:
             changed["headers"] = headers[target]
-        if bodies is not None:
+        if bodies is not None and not _same_json(bodies[target], record.body):
             changed["body"] = bodies[target]
             changed["body_bytes"] = orjson.dumps(bodies[target])
         records[target] = dataclasses.replace(record, **changed) if changed else record
     return Rewrite(records, finder.changes, finder.missing)
+
+
+def _same_json(a: Any, b: Any) -> bool:
+    """JSON equality (Python's `==` takes 1 for 1.0 and True): compared as JSON text."""
+    return a is b or orjson.dumps(a) == orjson.dumps(b)
 
 
 def _path(path: str, finder: _Finder) -> dict[str, str] | None:
