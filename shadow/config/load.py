@@ -110,11 +110,13 @@ def _parse(
         for i, item in enumerate(compare_table.get("endpoint", (list,), "a list of tables") or [])
     )
     hooks = _hooks_module(root.table("hooks"), base)
+    replay = parse_replay(root.table("replay"))
+    captures = replay.correlate.names
     config = Config(
         source=source,
         hooks=hooks,
         targets=targets,
-        replay=parse_replay(root.table("replay")),
+        replay=replay,
         compare=parse_rules(compare_table),
         endpoints=endpoints,
         auth=auth,
@@ -123,7 +125,7 @@ def _parse(
         redact=parse_redact(root.table("redact")),
         secrets=secrets,
         run_dir=str(base / run_dir) if run_dir else None,
-        synth=parse_synth(root.table("synth"), auth) if "synth" in data else None,
+        synth=parse_synth(root.table("synth"), auth, captures) if "synth" in data else None,
         synth_table=data.get("synth"),
         env_file=data["env_file"] if isinstance(data.get("env_file"), str) else None,
     )

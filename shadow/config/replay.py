@@ -6,6 +6,7 @@ import math
 import re
 from dataclasses import dataclass, field
 
+from shadow.config.correlate import CorrelateConfig, parse_correlate
 from shadow.config.table import UNSET, Table
 from shadow.errors import InvalidValue, check_above, check_at_least, check_choice
 
@@ -104,6 +105,8 @@ class ReplayConfig:
     progress_interval_s: float = 10.0  # 0: no progress events
     behind_warning_s: float = 5.0  # lag behind the schedule that makes a behind_schedule event
     unresponsive_after: int = 5  # timeouts in a row on a target before server_unresponsive
+    # Answer values sent to each target as it answered them (shadow.config.correlate).
+    correlate: CorrelateConfig = field(default_factory=CorrelateConfig)
 
     def __post_init__(self) -> None:
         check_at_least("concurrency", self.concurrency, 1)
@@ -159,6 +162,7 @@ def parse_replay(t: Table) -> ReplayConfig:
         progress_interval_s=t.number("progress_interval_s"),
         behind_warning_s=t.number("behind_warning_s"),
         unresponsive_after=t.integer("unresponsive_after"),
+        correlate=parse_correlate(t),
     )
     t.done()
     return replay

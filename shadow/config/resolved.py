@@ -13,6 +13,7 @@ from typing import Any
 
 import tomli_w
 
+from shadow.config.correlate import Capture
 from shadow.config.load import Config
 from shadow.config.redact import mask_userinfo
 from shadow.config.replay import ReplayConfig
@@ -92,8 +93,21 @@ def _replay(replay: ReplayConfig) -> dict[str, Any]:
         "lane": {"from": lane.source}
         | ({"header": lane.header} if lane.header else {})
         | ({"pattern": lane.pattern} if lane.pattern else {}),
+        "correlate": replay.correlate.mode,
+        "correlate_min_length": replay.correlate.min_length,
     }
+    if replay.correlate.captures:
+        out["capture"] = [_capture(c) for c in replay.correlate.captures]
     return out
+
+
+def _capture(capture: Capture) -> dict[str, Any]:
+    out: dict[str, Any] = {"name": capture.name}
+    if capture.endpoint:
+        out["endpoint"] = capture.endpoint
+    else:
+        out |= {"method": capture.method, "path": capture.route}
+    return out | ({"pointer": capture.pointer} if capture.pointer else {"header": capture.header})
 
 
 def _rules(rules: CompareRules) -> dict[str, Any]:

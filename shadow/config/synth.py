@@ -107,6 +107,9 @@ class SynthConfig:
     templates: tuple[Template, ...]
     seed: int = 0
     count: int = 100
+    # `[[replay.capture]]` names: `{NAME}` in a step stays in the record, for the replay to
+    # fill per target with the value that target's answer gave (shadow.replay.correlate).
+    captures: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         check_at_least("seed", self.seed, 0)
@@ -125,17 +128,31 @@ class SynthConfig:
         }
 
 
-def parse_synth(t: Table, auth: Mapping[str, AuthProfile]) -> SynthConfig:
-    """`[synth]`: `seed`, `count`, `[synth.vars]` and one or more `[[synth.template]]`."""
+def parse_synth(
+    t: Table, auth: Mapping[str, AuthProfile], captures: tuple[str, ...] = ()
+) -> SynthConfig:
+    """`[synth]`: `seed`, `count`, `[synth.vars]` and one or more `[[synth.template]]`;
+    `captures` are the `[[replay.capture]]` names steps may use."""
     seed, count = t.integer("seed"), t.integer("count")
     variables = _variables(t.table("vars"))
+    for variable in variables:
+        if variable.name in captures:
+            raise t.fail(f"vars.{variable.name}", "is also a [[replay.capture]] name: rename one")
     items = t.get("template", (list,), "a list of tables ([[synth.template]])")
     if not items:
         raise t.fail("template", "missing (at least one [[synth.template]] with a path)")
     templates = tuple(
-        _template(t.child(f"template[{i}]", item), variables, auth) for i, item in enumerate(items)
+        _template(t.child(f"template[{i}]", item), variables, auth, captures)
+        for i, item in enumerate(items)
     )
-    config = t.build(SynthConfig, variables=variables, templates=templates, seed=seed, count=count)
+    config = t.build(
+        SynthConfig,
+        variables=variables,
+        templates=templates,
+        seed=seed,
+        count=count,
+        captures=captures,
+    )
     t.done()
     return config
 
@@ -254,10 +271,14 @@ def _choice(g: Table, name: str) -> Variable:
 
 
 def _template(
-    t: Table, variables: tuple[Variable, ...], auth: Mapping[str, AuthProfile]
+    t: Table,
+    variables: tuple[Variable, ...],
+    auth: Mapping[str, AuthProfile],
+    captures: tuple[str, ...] = (),
 ) -> Template:
     weight = t.get("weight", (int, float), "a positive number")
     known = [v.name for v in variables]
+    usable = known + list(captures)  # what a step may name; a capture is filled at replay
     scenario = "step" in t.data
     if scenario:
         headers = t.str_map("headers") or {}
@@ -268,13 +289,13 @@ def _template(
         steps = []
         for i, item in enumerate(raw):
             child = t.child(f"step[{i}]", item)
-            steps.append(_step(child, known, headers, profile, auth))
+            steps.append(_step(child, usable, headers, profile, auth))
             child.done()
     else:
-        steps = [_step(t, known, {}, None, auth)]
+        steps = [_step(t, usable, {}, None, auth)]
     lane_text = t.text("lane")
     lane = _checked(t, "lane", compile_text(lane_text), known) if lane_text else None
-    used = set().union(*(_step_names(step) for step, _ in steps))
+    used = set().union(*(_step_names(step) for step, _ in steps)) - set(captures)
     used |= names_in(lane) if lane is not None else set()
     record_vars = _record_vars(t, known, used, steps, auth)
     template = t.build(

@@ -84,6 +84,21 @@ class Redactor:
         redacted = redact_value(value, self._root)
         return text if redacted is value else orjson.dumps(redacted).decode()
 
+    def rewrite(self, change: dict[str, Any]) -> dict[str, Any]:
+        """A correlated value rewritten in a request (an event's `rewrites`), its values
+        hidden where the request's own would be: a redacted header, a redacted body member."""
+        place = str(change.get("place", ""))
+        hidden = place.startswith("header:") and place[7:].lower() in self.headers
+        if place.startswith("body:") and self._root is not None:
+            state = self._root
+            for segment in parse_pointer(place[5:]):
+                state = state.step(segment)
+            hidden = state.ignored
+        if not hidden:
+            return change
+        sent = change.get("sent") or {}
+        return {**change, "recorded": REDACTED, "sent": dict.fromkeys(sent, REDACTED)}
+
     def diff(self, diff: Difference) -> dict[str, Any]:
         """A difference as event data, its values redacted where they may hold a secret."""
         out = diff.to_dict()

@@ -29,7 +29,7 @@ from shadow.events.curl import curl_command
 from shadow.events.fit import fit_event, mark
 from shadow.events.redact import Redactor
 from shadow.events.scrub import Scrubber, credential_values
-from shadow.model import Behind, Exchange, Failure, Response, Sample, Usage
+from shadow.model import REDACTED, Behind, Exchange, Failure, Response, Sample, Usage
 from shadow.stdio import point_at_devnull
 
 SCHEMA_VERSION = 1
@@ -257,11 +257,13 @@ class Sink:
         redact: frozenset[str] | Redactor,
         show_noise: bool = False,
         auth_header: str | None = None,
+        rewrites: Sequence[Mapping[str, Any]] = (),
     ) -> None:
         """A `mismatch`, `match` or `error` event for a finished exchange.
 
         Mismatches and errors carry a `curl` command; with `show_noise` (`--emit all`) the
         differences suppressed as noise are listed too, each marked `"suppressed": "noise"`.
+        `rewrites`: the correlated values sent to each target in place of the recorded ones.
         """
         redactor = redact if isinstance(redact, Redactor) else Redactor(redact)
         request = redactor.request(exchange.record)
@@ -272,8 +274,9 @@ class Sink:
             if name.lower() in redactor.headers
             for part in credential_values(value)
         ]
+        shown = [redactor.rewrite(dict(change)) for change in rewrites]
         try:
-            self._exchange(exchange, outcome, redactor, request, show_noise, auth_header)
+            self._exchange(exchange, outcome, redactor, request, show_noise, auth_header, shown)
         finally:
             self._writer.extra = []
 
@@ -285,8 +288,11 @@ class Sink:
         request: dict[str, Any],
         show_noise: bool,
         auth_header: str | None,
+        rewrites: list[dict[str, Any]],
     ) -> None:
         fields = _exchange_fields(exchange, request)
+        if rewrites:
+            fields["rewrites"] = rewrites
         if outcome == "error":
             fields.update(_failure_fields(exchange), curl=curl_command(request, auth_header))
             self.emit("error", **fit_event(fields, self._fit_bytes))
@@ -332,6 +338,41 @@ class Sink:
             "curl": curl_command(request, auth_header),
         }
         self.emit("error", **fit_event(fields, self._fit_bytes))
+
+    def correlation_missing(
+        self, exchange: Exchange, lane: str, name: str, place: str, redact: Redactor
+    ) -> None:
+        """A request of the lane names `{name}`, which no answer of the lane gave yet: it
+        went out with the placeholder as written."""
+        self.emit(
+            "correlation_missing",
+            seq=exchange.seq,
+            endpoint=exchange.endpoint,
+            lane=lane,
+            name=name,
+            place=place,
+            message=f"{{{name}}} in {place}: no answer of lane {lane!r} gave it before",
+            request=redact.request(exchange.record),
+        )
+
+    def correlation_conflict(
+        self, exchange: Exchange, lane: str, conflict: Mapping[str, Any], redact: Redactor
+    ) -> None:
+        """An answer mapped a recorded value the lane already mapped to other values; the
+        newer mapping is used from here on."""
+        where = redact.rewrite({"place": conflict["place"], "recorded": None, "sent": {}})
+        hidden = where.get("recorded") is not None
+        self.emit(
+            "correlation_conflict",
+            seq=exchange.seq,
+            endpoint=exchange.endpoint,
+            lane=lane,
+            name=conflict["name"],
+            place=conflict["place"],
+            recorded=REDACTED if hidden else conflict["recorded"],
+            before=dict.fromkeys(conflict["before"], REDACTED) if hidden else conflict["before"],
+            after=dict.fromkeys(conflict["after"], REDACTED) if hidden else conflict["after"],
+        )
 
     def input_error(self, source: str, line: int, message: str) -> None:
         self.emit("input_error", source=source, line=line, message=message)

@@ -57,6 +57,8 @@ class Prepared:
     reference: str | None = None
     # Answers known without sending (`--recorded`: the primary's, from the capture).
     given: Mapping[str, Outcome] = field(default_factory=dict)
+    # The record as a target is to get it, correlated values its own (shadow.replay.correlate).
+    rewrite: Mapping[str, Record] = field(default_factory=dict)
 
 
 # A hooks module's `prepare_request` for one target (shadow.run.hooks): the headers and body
@@ -252,6 +254,8 @@ class Replayer:
     async def _send(
         self, target: str, seq: int, record: Record, prepared: Prepared, intended: float | None
     ) -> Outcome:
+        if prepared.rewrite:
+            record = prepared.rewrite.get(target, record)
         url = URL(self._bases[target] + request_target(record.path), encoded=True)
         headers = self.request_headers(target, record, prepared.headers, prepared.drop)
         data = record.body_bytes

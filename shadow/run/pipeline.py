@@ -25,6 +25,7 @@ from shadow.events.redact import ALWAYS_REDACTED, Redactor
 from shadow.events.sink import Sink
 from shadow.model import Exchange, Failure, Outcome, Record, Response
 from shadow.replay.auth import Authenticator, AuthError
+from shadow.replay.correlate import Correlated, Correlator
 from shadow.replay.pool import Prepared, internal_failure
 from shadow.replay.routes import Router
 from shadow.run.hooks import Hooks
@@ -82,6 +83,8 @@ class Pipeline:
         self.servers: ServerState | None = None  # set once the servers are up
         self.warm: set[int] = set()  # seqs sent while a target warmed up, not yet finished
         self.internal_errors = 0  # records a bug in shadow made errors
+        correlate = config.replay.correlate
+        self.correlator = Correlator(correlate, config.replay.lane) if correlate.active else None
 
     def note_dispatch(self, seq: int) -> None:
         """Intake is about to hand record `seq` over: remember it if a target is warming up."""
@@ -107,6 +110,7 @@ class Pipeline:
         except AuthError as exc:
             return Prepared(route.endpoint, route.rules, (), Failure("auth", str(exc)))
         recorded = record.response if self.recorded else None
+        rewrite = self.correlator.prepare(record) if self.correlator is not None else {}
         return Prepared(
             route.endpoint,
             route.rules,
@@ -114,6 +118,7 @@ class Pipeline:
             drop=credentials.drop,
             reference=reference,
             given={"primary": recorded} if recorded is not None else {},
+            rewrite=rewrite,
         )
 
     def finish(self, exchange: Exchange) -> None:
@@ -121,7 +126,11 @@ class Pipeline:
 
         A bug while the exchange is judged (before it is counted) makes it an `internal`
         error, counted and written like any other; one past that is raised (shadow.run)."""
+        correlated = None
         try:
+            if self.correlator is not None:
+                correlated = self.correlator.learn(exchange)
+                self._correlation_events(exchange, correlated)
             if self._judge(exchange):
                 return
             differs = exchange.failed_sides() or exchange.diffs or exchange.diffs_left_out
@@ -140,7 +149,17 @@ class Pipeline:
             self.console.debug(self._exchange_line(exchange, outcome))
         if outcome != "match" or self.emit == "all":
             show_noise = self.emit == "all"
-            self.sink.exchange(exchange, outcome, self.redact, show_noise, auth)
+            rewrites = correlated.rewrites if correlated is not None else []
+            self.sink.exchange(exchange, outcome, self.redact, show_noise, auth, rewrites)
+
+    def _correlation_events(self, exchange: Exchange, correlated: Correlated | None) -> None:
+        """A `{NAME}` no answer of the lane gave, and a value two answers mapped apart."""
+        if correlated is None:
+            return
+        for name, place in correlated.missing:
+            self.sink.correlation_missing(exchange, correlated.lane, name, place, self.redact)
+        for conflict in correlated.conflicts:
+            self.sink.correlation_conflict(exchange, correlated.lane, conflict, self.redact)
 
     def _say_if_internal(self, exchange: Exchange) -> None:
         """A bug met while a record was handled: said on stderr too, for the first few."""

@@ -39,7 +39,7 @@ def generate(config: SynthConfig, seed: int, count: int) -> Iterator[Item]:
     line = 0
     while True:
         template = config.templates[_pick(cum_weights, rng, last)]
-        values: dict[str, Any] = {}
+        values: dict[str, Any] = {name: f"{{{name}}}" for name in config.captures}
         for name in template.needs:
             values[name] = _draw(variables[name], rng, pools, values)
         lane = _lane(template, values, line + 1)

@@ -124,8 +124,10 @@ def test_the_table_is_read_as_meant() -> None:
     assert common_fields() == {"event", "ts", "run_id"}
     assert all(row.always for row in rows.values())
     mismatch = {"seq", "id", "endpoint", "request", "status", "latency_ms", "diffs", "curl"}
-    assert rows["mismatch"] == Row(mismatch, {"truncated", "diffs_total"})
-    assert rows["match"] == Row(mismatch - {"diffs", "curl"}, {"suppressed", "diffs", "truncated"})
+    assert rows["mismatch"] == Row(mismatch, {"truncated", "diffs_total", "rewrites"})
+    assert rows["match"] == Row(
+        mismatch - {"diffs", "curl"}, {"suppressed", "diffs", "truncated", "rewrites"}
+    )
     assert rows["server_ready"] == Row({"target", "url", "pid", "startup_ms"})
     assert rows["error"].always >= {"side", "error", "message"}
     assert "primary" not in rows["error"].always  # a value of `side`, not a field
@@ -161,6 +163,16 @@ def _exchanges(sink: Sink) -> None:
     capped = _exchange({"primary": _ok(), "candidate": _ok()}, diffs=diff)
     capped.diffs_left_out = 5  # past `max_differences`
     sink.exchange(capped, "mismatch", redact)
+    rewrites = [{"place": "path", "name": "id", "recorded": 7, "sent": {"candidate": 1}}]
+    for outcome, exchange in (("mismatch", capped), ("match", noisy), ("error", failed)):
+        sink.exchange(exchange, outcome, redact, rewrites=rewrites)
+
+
+def _correlation(sink: Sink) -> None:
+    exchange = _exchange({})
+    sink.correlation_missing(exchange, "lane-1", "order_id", "path", Redactor())
+    conflict = {"name": "id", "place": "/id", "recorded": 7, "before": {}, "after": {}}
+    sink.correlation_conflict(exchange, "lane-1", conflict, Redactor())
 
 
 def _cut_exchanges(sink: Sink) -> None:
@@ -200,6 +212,8 @@ DRIVERS: dict[str, Callable[[Sink], None]] = {
     "exchange": _exchanges,
     "unfinished": lambda s: s.unfinished(0, {"method": "GET", "path": "/"}, "GET /", "stopped"),
     "input_error": lambda s: s.input_error("in.jsonl", 1, "not JSON"),
+    "correlation_missing": _correlation,
+    "correlation_conflict": _correlation,
     # The counts a progress event carries are the ones the app samples.
     "progress": lambda s: s.progress(merge_progress([], [], 0.0, {"primary": _usage()}, _usage())),
     "behind_schedule": lambda s: s.behind_schedule(Behind(6.0, None, None, 0), 5.0),
