@@ -144,8 +144,11 @@ http {{
 class ServerPair:
     """Named static servers on free 127.0.0.1 ports; a context manager that stops them all."""
 
-    def __init__(self, body_bytes: int, kind: str = "auto", nginx: str | None = None) -> None:
+    def __init__(
+        self, body_bytes: int, kind: str = "auto", nginx: str | None = None, cpus: str = ""
+    ) -> None:
         self.body_bytes = body_bytes
+        self.cpus = cpus  # pin every server to these CPUs (`taskset -c`), e.g. "1"
         self.nginx = find_nginx(nginx) if kind in ("auto", "nginx") else None
         if kind == "nginx" and self.nginx is None:
             raise RuntimeError("--server nginx: no nginx binary found (PATH, --nginx, $NGINX)")
@@ -183,6 +186,8 @@ class ServerPair:
                 "--variant",
                 variant,
             ]
+        if self.cpus:
+            argv = ["taskset", "-c", self.cpus, *argv]  # taskset execs: the pid is the server's
         proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, start_new_session=True)
         self._procs.append(proc)
         url = f"http://127.0.0.1:{port}"

@@ -1,20 +1,25 @@
-"""`make bench`: every headline figure of shadow's speed in one run, printed as one table of ratios.
+"""`make bench`: shadow's speed in one run, as one table of ratios to the floor of its stack.
 
-- replay: `shadow run` pairs/s against the floor of its stack (bench/floor.py: aiohttp + uvloop
-  fetching both answers and comparing bytes) and against the servers' limit (`wrk` on both
-  servers at once, requests/s summed and halved to pairs/s), for JSON bodies of 1, 10 and 100
-  KB, the two answers equal and differing (every pair a mismatch, its event written);
-- the compare engine alone against DeepDiff (bench/bench_compare.py), and the check that
-  identical answers are compared without parsing;
-- start-up: `shadow --help`, and a one-record run with two managed servers;
-- `--workers 2` against one process on the same log.
+For JSON bodies of 1, 10 and 100 KB, the two answers equal and differing in one field (every
+pair a `mismatch`, its event written to a file), on the same two static servers:
 
-Each shadow, floor and wrk run is a fresh process, the contenders alternating round by round
-so that noise from the machine hits them alike; medians. The servers are nginx (Debian's
-package) when found, else bench/servers.py's aiohttp server (see there). Results go to stdout
-and to bench/results-suite.md.
+- the floor (bench/floor.py: aiohttp + uvloop fetching both answers and comparing bytes);
+- `shadow run` with the reference transport (aiohttp), and with the transport it chooses
+  (`--transport auto`; a column only when `shadow run --help` lists `--transport`);
+- `shadow run --workers 2`;
+- wrk on both servers at once, requests/s summed and halved to pairs/s (the servers' limit);
+- bench/naive.py, what a Python user writes by hand (requests, a loop, DeepDiff);
 
-    .venv/bin/python bench/suite.py [--rounds 2] [--quick]
+each as a ratio to the floor, with shadow's CPU per pair (`run_finished.cpu_s` / pairs), which
+predicts its pairs/s per core on another machine. Then shadow's peak RSS for a short and a
+ten times longer log (flat when memory does not grow with the log), and `--workers 1` against
+`--workers 2` with the servers pinned to one core (`taskset`).
+
+Every run is a fresh process, the contenders alternating round by round so that noise from
+the machine hits them alike; medians. Every run is checked: all records counted, each matched
+(or mismatched), no error. Results go to stdout and bench/results-suite.md.
+
+    .venv/bin/python bench/suite.py [--rounds 2] [--quick] [--server auto|nginx|aiohttp]
 """
 
 from __future__ import annotations
@@ -27,37 +32,38 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import orjson
-from run import BENCH, SHADOW, last_event, machine, measure, table, write_log
+from run import BENCH, SHADOW, last_event, machine, measure, write_log
 from servers import ServerPair
+from suite_report import render, render_memory, render_scaling
 
-SIZES = {1024: 4000, 10240: 3000, 102400: 1500}  # body bytes: records replayed
+SIZES = {1024: 2500, 10240: 2500, 102400: 1200}  # body bytes: records replayed
+VARIANTS = (("equal", "candidate"), ("differing", "candidate_b"))
 CONCURRENCY = 16
-WRK_SECONDS = 4
 
 
 @dataclass
 class Cell:
-    """One comparison: shadow's figure, the reference's, and what is wanted of the ratio."""
+    """One body size and variant: each contender's runs (pairs/s, CPU µs per pair)."""
 
-    label: str
-    shadow: list[float] = field(default_factory=list)
-    reference: list[float] = field(default_factory=list)
-    reference_name: str = ""
-    unit: str = "pairs/s"
-    target: str = ""
-    wanted: Callable[[float], bool] | None = None
+    size: int
+    variant: str
+    rates: dict[str, list[float]] = field(default_factory=dict)
+    cpu_us: dict[str, list[float]] = field(default_factory=dict)
 
-    @property
-    def ratio(self) -> float:
-        """shadow / reference: a share of a rate, or how many times a duration."""
-        s, r = statistics.median(self.shadow), statistics.median(self.reference or [0.0])
-        return s / r if r else 0.0
+    def add(self, name: str, rate: float, cpu_us: float) -> None:
+        self.rates.setdefault(name, []).append(rate)
+        self.cpu_us.setdefault(name, []).append(cpu_us)
+
+    def rate(self, name: str) -> float:
+        return statistics.median(self.rates.get(name) or [0.0])
+
+    def cpu(self, name: str) -> float:
+        return statistics.median(self.cpu_us.get(name) or [0.0])
 
 
 class Suite:
@@ -66,6 +72,16 @@ class Suite:
         self.work = work
         self.failures: list[str] = []
         self.runs = 0
+        self.transport = (
+            "--transport"
+            in subprocess.run(
+                [SHADOW, "run", "--help"], capture_output=True, text=True, check=False
+            ).stdout
+        )
+        self.reference = ["--transport", "aiohttp"] if self.transport else []
+        self.chosen: set[str] = set()  # run_started.transport of the `auto` runs
+        # CPU seconds of a one-record run, per contender: start-up, left out of CPU per pair.
+        self.startup_cpu_s: dict[str, float] = {}
 
     def note(self, text: str) -> None:
         print(text, file=sys.stderr, flush=True)
@@ -74,20 +90,25 @@ class Suite:
         self.failures.append(text)
         self.note(f"!!!!! CHECK FAILED: {text}")
 
+    def scaled(self, records: int) -> int:
+        return max(200, records // 10) if self.args.quick else records
+
     # --- the contenders --------------------------------------------------------------------
 
-    def floor(self, log: Path, primary: str, candidate: str) -> float:
-        out = self.work / "floor.json"
-        argv = [sys.executable, str(BENCH / "floor.py"), "--json", str(log), "--primary",
-                primary, "--candidate", candidate, "--concurrency", str(CONCURRENCY)]  # fmt: skip
+    def script(self, name: str, log: Path, urls: tuple[str, str], *extra: str) -> dict[str, Any]:
+        """floor.py or naive.py: its result, with CPU µs per pair from the kernel."""
+        out = self.work / f"{name}.json"
+        argv = [sys.executable, str(BENCH / f"{name}.py"), "--json", str(log),
+                "--primary", urls[0], "--candidate", urls[1], *extra]  # fmt: skip
         measured = measure(argv, out)
-        result = orjson.loads(out.read_bytes() or b"{}")
+        result: dict[str, Any] = orjson.loads(out.read_bytes() or b"{}")
         if measured.returncode or result.get("failed") or not result.get("pairs"):
-            self.fail(f"floor run failed: {result} {measured.stderr[-500:]}")
-            return 0.0
-        return float(result["pairs_per_s"])
+            self.fail(f"{name} run failed: {result} {measured.stderr[-500:]}")
+            return {"pairs_per_s": 0.0, "cpu_us": 0.0, "pairs": 0, "equal": 0}
+        return {**result, "cpu_us": measured.cpu_s / result["pairs"] * 1e6}
 
     def shadow(self, log: Path, records: int, urls: tuple[str, str], *extra: str) -> dict[str, Any]:
+        """One `shadow run`: pairs/s by its own clock, CPU per pair by its own `cpu_s`."""
         self.runs += 1
         events = self.work / f"events-{self.runs}.jsonl"
         argv = [SHADOW, "run", "-q", str(log), "--primary", urls[0], "--candidate", urls[1],
@@ -95,26 +116,33 @@ class Suite:
                 "--run-dir", str(self.work / "run"), *extra]  # fmt: skip
         measured = measure(argv, self.work / "shadow.stdout")
         summary = last_event(events)
+        with events.open("rb") as lines:
+            started = orjson.loads(lines.readline() or b"{}")
         events.unlink(missing_ok=True)
         if summary.get("event") != "run_finished" or summary.get("requests") != records:
             self.fail(f"shadow {' '.join(extra)}: {summary.get('requests')} of {records} "
                       f"records, exit {measured.returncode}: {measured.stderr[-500:]}")  # fmt: skip
-            return {"pairs_per_s": 0.0, "summary": summary}
+            return {"pairs_per_s": 0.0, "cpu_us": 0.0, "summary": summary, "measured": measured}
         if summary.get("errors"):
-            self.fail(f"shadow: {summary['errors']} errors")
-        duration = float(summary["duration_s"])  # type: ignore[arg-type]
+            self.fail(f"shadow {' '.join(extra)}: {summary['errors']} errors")
+        cpu_s = float(summary["cpu_s"])
+        if not 0.8 * measured.cpu_s <= cpu_s <= measured.cpu_s:  # the kernel's, exit included
+            self.fail(f"run_finished.cpu_s {cpu_s:.2f} against the kernel's {measured.cpu_s:.2f}")
+        if "transport" in started:
+            self.chosen.add(f"{' '.join(extra) or 'default'}: {started['transport']}")
         return {
-            "pairs_per_s": records / duration,
-            "cpu_us": measured.cpu_s / records * 1e6,
+            "pairs_per_s": records / float(summary["duration_s"]),
+            "cpu_us": cpu_s / records * 1e6,
             "summary": summary,
-            "wall_s": measured.wall_s,
+            "measured": measured,
         }
 
     def wrk(self, urls: tuple[str, str]) -> float:
         """Both servers loaded at once by wrk, as a replay loads them: pairs/s at their limit."""
+        seconds = 1 if self.args.quick else 3
         procs = [
             subprocess.Popen(
-                ["wrk", "-t1", f"-c{CONCURRENCY}", f"-d{WRK_SECONDS}s", url + "/score"],
+                ["wrk", "-t1", f"-c{CONCURRENCY}", f"-d{seconds}s", url + "/score"],
                 stdout=subprocess.PIPE,
                 stderr=subprocess.STDOUT,
                 text=True,
@@ -123,7 +151,7 @@ class Suite:
         ]
         total = 0.0
         for proc in procs:
-            out, _ = proc.communicate(timeout=WRK_SECONDS + 30)
+            out, _ = proc.communicate(timeout=seconds + 30)
             rates = [
                 line.split()[1] for line in out.splitlines() if line.startswith("Requests/sec")
             ]
@@ -135,168 +163,170 @@ class Suite:
 
     # --- the parts --------------------------------------------------------------------------
 
-    def replay(self, kind: str) -> tuple[list[Cell], str]:
+    def replay(self) -> tuple[list[Cell], str]:
         cells: list[Cell] = []
         description = ""
-        for size, records in self.sizes().items():
-            with ServerPair(size, kind) as servers:
+        for size, records in SIZES.items():
+            records = self.scaled(records)
+            with ServerPair(size, self.args.server) as servers:
                 description = f"{servers.kind}: {servers.description}"
                 servers.start("primary", "a")
                 servers.start("candidate", "a")
                 servers.start("candidate_b", "b")
+                if not self.startup_cpu_s:
+                    self.startup((servers.urls["primary"], servers.urls["candidate"]))
                 log = write_log(self.work / f"log-{size}.jsonl", records, seed=size)
-                for variant, other in (("equal", "candidate"), ("differing", "candidate_b")):
+                for variant, other in VARIANTS:
                     urls = (servers.urls["primary"], servers.urls[other])
-                    cells += self.replay_cell(size, variant, log, records, urls)
+                    cells.append(self.replay_cell(Cell(size, variant), log, records, urls))
         return cells, description
 
-    def replay_cell(
-        self, size: int, variant: str, log: Path, records: int, urls: tuple[str, str]
-    ) -> list[Cell]:
-        label = f"replay, {size // 1024} KB bodies, {variant}"
-        floor = Cell(label + ": vs floor", reference_name="floor", target=">= 0.8",
-                     wanted=lambda r: r >= 0.8)  # fmt: skip
-        limit = Cell(label + ": vs servers' limit", reference_name="wrk / 2")
+    def contenders(self) -> list[tuple[str, tuple[str, ...]]]:
+        """The shadow runs of a cell: a name and the flags it adds."""
+        contenders: list[tuple[str, tuple[str, ...]]] = [("shadow", tuple(self.reference))]
+        if self.transport:
+            contenders.append(("chosen", ("--transport", "auto")))
+        contenders.append(("workers", (*self.reference, "--workers", "2")))
+        return contenders
+
+    def startup(self, urls: tuple[str, str]) -> None:
+        """What each contender's CPU is without pairs: one-record runs, medians."""
+        log = write_log(self.work / "one.jsonl", 1, seed=1)
+        spent: dict[str, list[float]] = {}
+        for _ in range(self.args.rounds + 1):
+            for name, extra in self.contenders():
+                run = self.shadow(log, 1, urls, *extra)
+                spent.setdefault(name, []).append(run["cpu_us"] / 1e6)
+            for name in ("floor", "naive"):
+                spent.setdefault(name, []).append(self.script(name, log, urls)["cpu_us"] / 1e6)
+        self.startup_cpu_s = {name: statistics.median(v) for name, v in spent.items()}
+        self.note("  start-up CPU: " + ", ".join(
+            f"{name} {cpu_s:.2f} s" for name, cpu_s in self.startup_cpu_s.items()))  # fmt: skip
+
+    def per_pair_us(self, name: str, cpu_us: float, pairs: int) -> float:
+        """CPU µs per pair without the contender's start-up."""
+        return max(0.0, cpu_us - self.startup_cpu_s.get(name, 0.0) * 1e6 / max(pairs, 1))
+
+    def replay_cell(self, cell: Cell, log: Path, records: int, urls: tuple[str, str]) -> Cell:
+        want = "mismatched" if cell.variant == "differing" else "matched"
+        naive_s = "1" if self.args.quick else "4"
         for _ in range(self.args.rounds):
-            floor.reference.append(self.floor(log, *urls))
-            run = self.shadow(log, records, urls)
-            floor.shadow.append(run["pairs_per_s"])
-            limit.shadow.append(run["pairs_per_s"])
-            want = "mismatched" if variant == "differing" else "matched"
-            if run["summary"].get(want) != records:
-                self.fail(f"{label}: {want} = {run['summary'].get(want)}, expected {records}")
-            limit.reference.append(self.wrk(urls) if self.has_wrk else 0.0)
-        self.note(f"  {label}: shadow {statistics.median(floor.shadow):.0f}, floor "
-                  f"{statistics.median(floor.reference):.0f}, wrk/2 "
-                  f"{statistics.median(limit.reference):.0f} pairs/s")  # fmt: skip
-        return [floor, limit] if self.has_wrk else [floor]
-
-    def compare_engine(self) -> list[Cell]:
-        argv = [sys.executable, str(BENCH / "bench_compare.py"), "--json", "--seconds",
-                str(self.args.compare_seconds)]  # fmt: skip
-        proc = subprocess.run(argv, capture_output=True, check=False, cwd=BENCH)
-        result = orjson.loads(proc.stdout or b"{}")
-        if not result:
-            self.fail(f"bench_compare.py: {proc.stderr.decode()[-500:]}")
-            return []
-        if result["disagreements"]:
-            self.fail(f"compare engine and DeepDiff disagree: {result['disagreements'][:3]}")
-        if result["parses_for_identical"]:
-            self.fail(f"{result['parses_for_identical']} parses for identical bodies")
-        engine = Cell("compare engine, diffs per CPU second", [result["shadow_per_s"]],
-                      [result["deepdiff_per_s"]], "DeepDiff", "diffs/s", ">= 50",
-                      lambda r: r >= 50)  # fmt: skip
-        same = Cell("identical 100 KB bodies: compared vs parsed once",
-                    [result["identical_100kb_per_s"]], [result["parse_100kb_per_s"]],
-                    "parse only", "pairs/s", "> 1 (no parse)", lambda r: r > 1)  # fmt: skip
-        return [engine, same]
-
-    def startup(self) -> list[Cell]:
-        def wall(argv: list[str]) -> float:
-            started = time.perf_counter()
-            subprocess.run(argv, capture_output=True, check=False, cwd=self.work)
-            return time.perf_counter() - started
-
-        bare = [wall([sys.executable, "-c", "pass"]) for _ in range(5)]
-        help_s = [wall([SHADOW, "--help"]) for _ in range(5)]
-        config = self.work / "managed.toml"
-        server = [sys.executable, str(BENCH / "servers.py"), "--port", "{port}"]
-        command = ", ".join(f'"{a}"' for a in server)
-        config.write_text(
-            "".join(
-                f'[targets.{name}]\nurl = "http://127.0.0.1:0"\ncommand = [{command}]\n'
-                'health = { path = "/ready", interval_s = 0.02 }\n'
-                for name in ("primary", "candidate")
+            floor = self.script("floor", log, urls, "--concurrency", str(CONCURRENCY))
+            cell.add(
+                "floor", floor["pairs_per_s"], self.per_pair_us("floor", floor["cpu_us"], records)
             )
-        )
-        one = write_log(self.work / "one.jsonl", 1, seed=1)
-        managed = [wall([SHADOW, "run", "-q", "-c", str(config), str(one), "--run-dir",
-                         str(self.work / "run")]) for _ in range(3)]  # fmt: skip
-        return [
-            Cell("start-up: shadow --help", help_s, bare, "python -c pass", "s"),
-            Cell("start-up: a 1-record run, 2 managed servers", managed, help_s,
-                 "shadow --help", "s"),
-        ]  # fmt: skip
+            for name, extra in self.contenders():
+                run = self.shadow(log, records, urls, *extra)
+                rate = run["pairs_per_s"] if name != "workers" else replay_rate(run)
+                cell.add(name, rate, self.per_pair_us(name, run["cpu_us"], records))
+                if run["summary"].get(want) != records:
+                    self.fail(f"{cell.size} B {cell.variant} {name}: {want} = "
+                              f"{run['summary'].get(want)}, expected {records}")  # fmt: skip
+            naive = self.script("naive", log, urls, "--max-seconds", naive_s)
+            naive_us = self.per_pair_us("naive", naive["cpu_us"], naive["pairs"])
+            cell.add("naive", naive["pairs_per_s"], naive_us)
+            if (naive["equal"] == naive["pairs"]) != (cell.variant == "equal"):
+                self.fail(f"naive.py: {naive['equal']} of {naive['pairs']} pairs equal")
+        if self.has_wrk:
+            cell.add("wrk", self.wrk(urls), 0.0)
+        self.note(f"  {cell.size // 1024} KB {cell.variant}: " + ", ".join(
+            f"{name} {cell.rate(name):.0f}" for name in cell.rates) + " pairs/s")  # fmt: skip
+        return cell
 
-    def workers(self, kind: str) -> list[Cell]:
-        records = self.args.workers_records
-        with ServerPair(1024, kind) as servers:
+    def memory(self) -> list[tuple[int, float, float]]:
+        """Peak RSS (kernel) of one shadow run per log length: (records, MiB, pairs/s)."""
+        rows = []
+        with ServerPair(1024, self.args.server) as servers:
             servers.start("primary", "a")
             servers.start("candidate", "a")
             urls = (servers.urls["primary"], servers.urls["candidate"])
-            log = write_log(self.work / "workers.jsonl", records, seed=5)
-            total = Cell("--workers 2 vs 1 process (incl. start-up)", reference_name="1 process")
-            steady = Cell("--workers 2 vs 1 process (replay only)", reference_name="1 process")
-            for _ in range(self.args.rounds):
-                one = self.shadow(log, records, urls)
-                two = self.shadow(log, records, urls, "--workers", "2")
-                total.reference.append(one["pairs_per_s"])
-                total.shadow.append(two["pairs_per_s"])
-                steady.reference.append(one["pairs_per_s"])
-                workers = two["summary"].get("workers") or [{"duration_s": 0}]
-                slowest = max(float(w.get("duration_s") or 0) for w in workers)
-                steady.shadow.append(records / slowest if slowest else 0.0)
-        return [total, steady]
+            for records in (self.scaled(20000), self.scaled(200000)):
+                log = write_log(self.work / f"memory-{records}.jsonl", records, seed=7)
+                run = self.shadow(log, records, urls, *self.reference)
+                rss_mib = run["measured"].maxrss_bytes / 2**20
+                rows.append((records, rss_mib, run["pairs_per_s"]))
+                self.note(f"  {records} records: peak RSS {rss_mib:.1f} MiB")
+                log.unlink()
+        return rows
 
-    def sizes(self) -> dict[int, int]:
-        if self.args.quick:
-            return {size: records // 10 for size, records in SIZES.items()}
-        return SIZES
+    def scaling(self) -> dict[int, list[dict[str, Any]]]:
+        """`--workers 1` and `2`, alternating, the servers pinned to the last CPU."""
+        records = self.scaled(6000)
+        pinned = str(max(os.sched_getaffinity(0)))
+        runs: dict[int, list[dict[str, Any]]] = {1: [], 2: []}
+        with ServerPair(1024, self.args.server, cpus=pinned) as servers:
+            servers.start("primary", "a")
+            servers.start("candidate", "a")
+            urls = (servers.urls["primary"], servers.urls["candidate"])
+            log = write_log(self.work / "scaling.jsonl", records, seed=5)
+            for _ in range(self.args.rounds + 1):
+                for workers in (1, 2):
+                    run = self.shadow(
+                        log, records, urls, *self.reference, "--workers", str(workers)
+                    )
+                    name = "shadow" if workers == 1 else "workers"
+                    run["cpu_us"] = self.per_pair_us(name, run["cpu_us"], records)
+                    runs[workers].append(run)
+        self.note("  " + ", ".join(f"{w} worker(s) {median(r, 'pairs_per_s'):.0f} pairs/s"
+                                   for w, r in runs.items()))  # fmt: skip
+        return runs
 
     @property
     def has_wrk(self) -> bool:
         return shutil.which("wrk") is not None
 
 
-def render(cells: list[Cell], header: list[str], rounds: int) -> list[str]:
-    rows = []
-    for cell in cells:
-        fmt = ".2f" if cell.unit == "s" else ".0f"
-        s = statistics.median(cell.shadow)
-        r = statistics.median(cell.reference) if cell.reference else 0.0
-        met = ""
-        if cell.wanted is not None:
-            met = "met" if cell.wanted(cell.ratio) else "**missed**"
-        each = ", ".join(f"{v:{fmt}}" for v in cell.shadow) if len(cell.shadow) > 1 else ""
-        rows.append([cell.label, f"{s:{fmt}} {cell.unit}", f"{r:{fmt}} ({cell.reference_name})",
-                     f"**{cell.ratio:.2f}**", cell.target, met, each])  # fmt: skip
-    return table(header, rows)
+def replay_rate(run: dict[str, Any]) -> float:
+    """A `--workers` run's pairs/s over its replay alone: the records over the slowest
+    worker's own duration (the workers' start-up, about a second each, left out)."""
+    summary = run["summary"]
+    slowest = max(
+        (float(w.get("duration_s") or 0) for w in summary.get("workers") or []), default=0
+    )
+    return int(summary.get("requests") or 0) / slowest if slowest else 0.0
+
+
+def median(runs: list[dict[str, Any]], key: str) -> float:
+    return statistics.median(float(r[key]) for r in runs) if runs else 0.0
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=2, help="alternating runs of each")
     parser.add_argument("--server", choices=("auto", "nginx", "aiohttp"), default="auto")
-    parser.add_argument("--compare-seconds", type=float, default=5.0)
-    parser.add_argument("--workers-records", type=int, default=8000)
-    parser.add_argument("--quick", action="store_true", help="a tenth of the records")
+    parser.add_argument("--quick", action="store_true", help="a tenth of the records, 1 round")
     parser.add_argument("--results", type=Path, default=BENCH / "results-suite.md")
     args = parser.parse_args()
-    started = time.monotonic()
+    if args.quick:
+        args.rounds = 1
+    started, load = time.monotonic(), os.getloadavg()
     with tempfile.TemporaryDirectory(prefix="shadow-suite-") as tmp:
         suite = Suite(args, Path(tmp))
         if not suite.has_wrk:
             suite.note("wrk not found: the servers' limit is left out (apt-get install wrk)")
-        suite.note("replay: floor, shadow and wrk per body size and variant")
-        replay, servers = suite.replay(args.server)
-        suite.note("compare engine vs DeepDiff")
-        engine = suite.compare_engine()
-        suite.note("start-up")
-        startup = suite.startup()
-        suite.note("--workers 2")
-        workers = suite.workers(args.server)
-    cells = [*replay, *engine, *startup, *workers]
-    header = ["measure", "shadow", "reference", "ratio", "target", "", "shadow, each round"]
+        suite.note("replay: each contender per body size and variant")
+        cells, servers = suite.replay()
+        suite.note("peak RSS")
+        memory = suite.memory()
+        suite.note("--workers 1 and 2, servers pinned to one CPU")
+        scaling = suite.scaling()
+    took = f"suite took {time.monotonic() - started:.0f} s"
+    loads = f"load average {load[0]:.1f} at the start, {os.getloadavg()[0]:.1f} at the end"
     lines = [
         "# shadow benchmark suite (`make bench`)",
         "",
         *machine(servers),
         (
-            f"- concurrency {CONCURRENCY}; {args.rounds} alternating rounds, medians; "
-            f"wrk {WRK_SECONDS} s per server; suite took {time.monotonic() - started:.0f} s"
+            f"- concurrency {CONCURRENCY} (per worker); {args.rounds} alternating rounds, "
+            f"medians; {took}; {loads}"
         ),
+        *(f"- transport chosen: {t}" for t in sorted(suite.chosen)),
         "",
-        *render(cells, header, args.rounds),
+        *render(cells, suite.transport, suite.has_wrk),
+        "",
+        *render_memory(memory),
+        "",
+        *render_scaling(scaling),
         "",
         "Checks: " + ("; ".join(suite.failures) if suite.failures else "all passed"),
     ]

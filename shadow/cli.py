@@ -46,6 +46,7 @@ from shadow.errors import (
 )
 from shadow.run import check_config, run
 from shadow.run.convert import convert, write_synth
+from shadow.run.sizing import size_workers
 from shadow.stdio import Console, reopen_closed_streams, same_terminal
 
 # What `--help` says after the options: examples and exit codes, per command.
@@ -218,8 +219,8 @@ def _add_scale_options(p: argparse.ArgumentParser) -> None:
         "--workers",
         type=flags.workers,
         metavar="N",
-        help="replay with N processes on this machine, records split by lane "
-        f"(default {default_of(RunSettings, 'workers')})",
+        help="replay with N processes on this machine, records split by lane (default: the "
+        "CPUs usable, at most 8, when every target is attached on another host; else 1)",
     )
 
 
@@ -363,7 +364,6 @@ def command_run(args: argparse.Namespace, logs: list[str], console: Console) -> 
         "terminal": not args.json and args.output != "-" and sys.stdout.isatty(),
         "learn_noise": _learn_noise_path(args.learn_noise),
         "shard": args.shard,
-        "workers": args.workers,
         "interrupted_exit_code": args.interrupted_exit_code,
         "errors_exit_code": args.errors_exit_code,
         "metrics": args.metrics,
@@ -376,6 +376,7 @@ def command_run(args: argparse.Namespace, logs: list[str], console: Console) -> 
         inputs=logs,
         **{name: value for name, value in given.items() if value is not None},
     )
+    settings = size_workers(settings, args.workers)
     return run(settings, console, terminal_headline)
 
 

@@ -80,6 +80,7 @@ class RunSettings:
     learn_noise: str | None = None  # write the learned noise rules here (TOML)
     shard: Shard | None = None  # replay only this shard's records (shadow.replay.partition)
     workers: int = 1  # processes sharing the run (shadow.run.fleet); each child is one shard
+    workers_reason: str = "the default"  # how `workers` was decided (shadow.run.sizing)
     # Exit with this, not the verdict (0 or 1), when a signal or a closed output stopped the
     # run before its input ended: a partial run is no verdict (a Kubernetes shard retried).
     interrupted_exit_code: int | None = None
@@ -140,4 +141,5 @@ class RunSettings:
             "host_header": replay.host_header,
             "shard": self.shard.text if self.shard else None,
             "workers": self.workers,
+            "workers_reason": self.workers_reason,
         }

@@ -208,6 +208,7 @@ class Sink:
         summary: Mapping[str, Any],
         *,
         duration_s: float,
+        cpu_s: float,
         pacing: Mapping[str, Any],
         restarts: Mapping[str, Any],
         calibration: Mapping[str, Any] | None,
@@ -217,14 +218,16 @@ class Sink:
         recorded: bool = False,
         **extra: Any,
     ) -> None:
-        """The last event: the run's counts (`summary`, from the tally), how it went, its
-        exit code and why (`reasons`: each threshold the run failed, as stderr said it);
+        """The last event: the run's counts (`summary`, from the tally), how it went (`cpu_s`:
+        the CPU seconds of shadow's processes), its exit code and why (`reasons`: each
+        threshold the run failed, as stderr said it);
         `recorded`: compared with a capture's answers (`--recorded`); `extra` carries what a
         sharded or multi-worker run adds."""
         self.emit(
             "run_finished",
             **summary,
             duration_s=round(duration_s, 3),
+            cpu_s=round(cpu_s, 3),
             pacing=pacing,
             restarts=restarts,
             calibration=calibration,

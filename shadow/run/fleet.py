@@ -45,7 +45,7 @@ from shadow.config.targets import TargetConfig
 from shadow.errors import BUG_EXIT_CODE, UsageError
 from shadow.run.lifecycle import Lifecycle
 from shadow.run.merge import absorb, merge_calibration, merge_pacing, merge_progress, shard_summary
-from shadow.run.progress import UsageSampler
+from shadow.run.progress import UsageSampler, own_cpu_s
 from shadow.run.reset import Resetter
 from shadow.servers.supervisor import Supervisor
 from shadow.sources.opening import is_stream
@@ -101,6 +101,7 @@ class Worker:
             "exit_code": self.proc.returncode if self.proc is not None else None,
             "requests": summary.get("requests"),
             "duration_s": summary.get("duration_s"),
+            "cpu_s": summary.get("cpu_s"),
         }
 
 
@@ -349,7 +350,12 @@ class Fleet:
 
     def finished_fields(self) -> dict[str, Any]:
         summaries = self.summaries
+        parent_cpu_s = own_cpu_s()
+        # Each worker's own, measured as it wrote its summary (a worker lost has none).
+        workers_cpu_s = sum(float(s.get("cpu_s") or 0.0) for s in summaries)
         return {
+            "cpu_s": round(parent_cpu_s + workers_cpu_s, 3),
+            "parent_cpu_s": parent_cpu_s,
             "pacing": merge_pacing(s.get("pacing") or {} for s in summaries),
             "calibration": merge_calibration(s.get("calibration") for s in summaries),
             "interrupted": any(s.get("interrupted") for s in summaries),

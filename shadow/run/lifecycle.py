@@ -32,6 +32,7 @@ from shadow.events.terminal import TerminalView
 from shadow.model import SIDES, statuses_text
 from shadow.run.collector import replay_collector
 from shadow.run.explain import Explainer
+from shadow.run.progress import own_cpu_s
 from shadow.run.secrets import run_scrubber
 from shadow.run.stop import Stop, capture_signals
 from shadow.run.tally import Tally
@@ -301,6 +302,7 @@ class Lifecycle:
     def _finished(self, exit_code: int, job: Job, reasons: list[str]) -> int:
         summary = self.tally.summary()
         fields = job.finished_fields()
+        cpu_s = fields.pop("cpu_s", None)  # a fleet's adds its workers' own
         pacing, calibration = fields.pop("pacing"), fields.pop("calibration")
         interrupted = bool(fields.pop("interrupted")) or self.stop.requested.is_set()
         partial_code = self.settings.interrupted_exit_code
@@ -318,6 +320,7 @@ class Lifecycle:
         self.sink.run_finished(
             summary,
             duration_s=time.monotonic() - self.started,
+            cpu_s=own_cpu_s() if cpu_s is None else cpu_s,
             pacing=pacing,
             restarts=restarts,
             calibration=calibration,

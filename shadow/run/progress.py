@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import resource
 import time
 from collections.abc import Callable, Mapping
 
@@ -21,6 +22,13 @@ from shadow.replay.pacing import Dispatch
 from shadow.run.tally import Tally
 
 TICK_S = 0.5
+
+
+def own_cpu_s() -> float:
+    """User plus system CPU seconds of this process so far (its threads included, not its
+    children: the servers it started are not shadow's cost)."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return round(usage.ru_utime + usage.ru_stime, 3)
 
 
 class UsageSampler:

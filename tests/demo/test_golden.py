@@ -30,6 +30,7 @@ VOLATILE = {
     "latency_ms",
     "latency_ratio",
     "duration_s",
+    "cpu_s",
     "elapsed_s",
     "achieved_rate",
     "max_lag_s",

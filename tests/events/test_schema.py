@@ -133,7 +133,7 @@ def test_the_table_is_read_as_meant() -> None:
     assert "primary" not in rows["error"].always  # a value of `side`, not a field
     assert rows["progress"].always >= {"servers", "shadow"}
     assert "rss_mb" not in rows["progress"].always  # a member of `servers`
-    assert rows["run_finished"].sometimes == {"workers", "shard"}
+    assert rows["run_finished"].sometimes == {"parent_cpu_s", "workers", "shard"}
 
 
 # --- the sink ----------------------------------------------------------------------------------
@@ -190,6 +190,7 @@ def _run_finished(sink: Sink) -> None:
     tally = Tally(["primary", "candidate"])
     kwargs: dict[str, Any] = {
         "duration_s": 1.0,
+        "cpu_s": 0.5,
         "pacing": {},
         "restarts": {},
         "calibration": None,
@@ -197,9 +198,13 @@ def _run_finished(sink: Sink) -> None:
         "exit_code": 0,
     }
     sink.run_finished(tally.summary(), **kwargs)
-    workers = [{"worker": 0, "shard": "0/1", "pid": 1, "exit_code": 0, "requests": 0}]
+    workers = [{"worker": 0, "shard": "0/1", "pid": 1, "exit_code": 0, "requests": 0, "cpu_s": 0.4}]
     sink.run_finished(
-        tally.summary(), **kwargs, workers=workers, **shard_summary(tally, Shard(0, 1))
+        tally.summary(),
+        **kwargs,
+        parent_cpu_s=0.1,
+        workers=workers,
+        **shard_summary(tally, Shard(0, 1)),
     )
 
 

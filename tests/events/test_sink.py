@@ -590,6 +590,7 @@ def test_run_finished(sink: Sink, capture: LogCapture) -> None:
     sink.run_finished(
         SUMMARY,
         duration_s=3.14159,
+        cpu_s=0.12345,
         pacing={"mode": "asap"},
         restarts={},
         calibration=None,
@@ -602,6 +603,7 @@ def test_run_finished(sink: Sink, capture: LogCapture) -> None:
             "run_finished",
             **SUMMARY,
             duration_s=3.142,
+            cpu_s=0.123,
             pacing={"mode": "asap"},
             restarts={},
             calibration=None,
@@ -622,6 +624,8 @@ def test_run_finished_with_workers_and_shard(sink: Sink, capture: LogCapture) ->
     sink.run_finished(
         SUMMARY,
         duration_s=1.2,
+        cpu_s=2.5,
+        parent_cpu_s=0.5,
         pacing={},
         restarts={"candidate": {"restarts": 1}},
         calibration={"mode": "repeat", "pairs": 4},
@@ -635,6 +639,7 @@ def test_run_finished_with_workers_and_shard(sink: Sink, capture: LogCapture) ->
             "run_finished",
             **SUMMARY,
             duration_s=1.2,
+            cpu_s=2.5,
             pacing={},
             restarts={"candidate": {"restarts": 1}},
             calibration={"mode": "repeat", "pairs": 4},
@@ -642,6 +647,7 @@ def test_run_finished_with_workers_and_shard(sink: Sink, capture: LogCapture) ->
             exit_code=130,
             reasons=[],
             recorded=False,
+            parent_cpu_s=0.5,
             workers=workers,
             shard=shard,
         )

@@ -1,6 +1,7 @@
 """A small configurable HTTP server for end-to-end tests, run as a real subprocess.
 
     python tests/helpers/fake_pair.py --port N [--variant primary|candidate] [--die-after K]
+                                      [--host ADDRESS]  (default 127.0.0.1)
 
 GET /items/{n}    {"n": n, "name": "item-n", "tags": [...]}; the candidate variant answers
                   n as a string when n % 5 == 0 (a `type` difference)
@@ -83,11 +84,12 @@ def main() -> None:
     parser.add_argument("--hang-after", type=int, default=0)
     parser.add_argument("--once", default="")
     parser.add_argument("--tag", default="", help="ignored: lets tests find their processes")
+    parser.add_argument("--host", default="127.0.0.1", help="the address to listen on")
     args = parser.parse_args()
     print(f"fake {args.variant} on {args.port} pid {os.getpid()}", file=sys.stderr, flush=True)
     web.run_app(
         make_app(args.variant, args.die_after, args.hang_after, args.once),
-        host="127.0.0.1",
+        host=args.host,
         port=args.port,
         print=None,
         access_log=None,
