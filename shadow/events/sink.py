@@ -189,7 +189,7 @@ class Sink:
         sources: list[str],
         settings: Mapping[str, Any],
         pid: int,
-        transport: Mapping[str, str] | None = None,
+        transport: Mapping[str, str],
     ) -> None:
         """The first event: the schema version, each target's url and whether it is managed
         (`targets` maps a name to `(url, managed)`), what is read, the settings, and the HTTP
@@ -203,7 +203,7 @@ class Sink:
             sources=sources,
             settings=dict(settings),
             pid=pid,
-            **({"transport": dict(transport)} if transport is not None else {}),
+            transport=dict(transport),
         )
 
     def run_finished(

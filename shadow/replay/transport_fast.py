@@ -25,7 +25,7 @@ import asyncio
 import errno
 import re
 import zlib
-from typing import Any
+from typing import Any, cast
 
 import brotli  # type: ignore[import-untyped]
 import httptools
@@ -121,8 +121,7 @@ class _Connection(asyncio.Protocol):
 
     # asyncio.Protocol
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self.transport = transport
+        self.transport = cast(asyncio.Transport, transport)  # uvloop's is not a subclass
 
     def data_received(self, data: bytes) -> None:
         answer = self.answer
