@@ -25,6 +25,7 @@ from shadow.config.load import (
 )
 from shadow.config.replay import (
     MAX_CONCURRENCY,
+    TRANSPORTS,
     ReplayConfig,
 )
 from shadow.config.resolved import resolved_toml
@@ -154,6 +155,12 @@ def _add_run_options(p: argparse.ArgumentParser) -> None:
         f"(default: each target's health.timeout_s, {default_of(Health, 'timeout_s'):g})",
     )
     p.add_argument("--limit", type=flags.positive_int, metavar="N", help="replay at most N records")
+    p.add_argument(
+        "--transport",
+        choices=TRANSPORTS,
+        help="the HTTP client: auto picks httptools when every target is plain http://, "
+        "else aiohttp (default: [replay] transport, auto)",
+    )
     p.add_argument(
         "--emit",
         choices=EMIT,
@@ -368,6 +375,7 @@ def command_run(args: argparse.Namespace, logs: list[str], console: Console) -> 
         "errors_exit_code": args.errors_exit_code,
         "metrics": args.metrics,
         "recorded": args.recorded or None,
+        "transport": args.transport,
     }
     if args.metrics is not None and (args.workers or 1) > 1:
         raise UsageError("--metrics serves one process's counts: not with --workers")

@@ -14,6 +14,7 @@ MAX_CONCURRENCY = 10_000  # records in flight: past this, file descriptors run o
 NO_ZERO_TIMEOUT = " (every request has a timeout: 0 would mean none; give a long one instead)"
 LANE_SOURCES = ("record", "header", "path")
 HOST_HEADERS = ("target", "preserve")
+TRANSPORTS = ("auto", "aiohttp", "httptools")  # [replay] transport, --transport
 RECORDED_AUTH = ("keep", "drop", "replace")
 
 _DURATION = re.compile(r"(?P<value>\d+(?:\.\d+)?)(?P<unit>ms|s|m|h)?")
@@ -95,6 +96,7 @@ class ReplayConfig:
     ramp: RateSpec | None = None
     lane: LaneRule = field(default_factory=LaneRule)
     host_header: str = "target"  # target | preserve
+    transport: str = "auto"  # auto | aiohttp | httptools (shadow.replay.transports)
     methods: tuple[str, ...] = ()  # empty: all methods
     max_body_bytes: int = 64 << 20
     max_record_bytes: int = 16 << 20
@@ -117,6 +119,7 @@ class ReplayConfig:
         check_above("timeout_s", self.timeout_s, 0, NO_ZERO_TIMEOUT)
         check_at_least("rate", self.rate, 0)
         check_choice("host_header", self.host_header, HOST_HEADERS)
+        check_choice("transport", self.transport, TRANSPORTS)
         check_at_least("max_body_bytes", self.max_body_bytes, 1)
         check_at_least("max_record_bytes", self.max_record_bytes, 64)
         check_at_least("max_bodies_bytes", self.max_bodies_bytes, self.max_body_bytes)
@@ -152,6 +155,7 @@ def parse_replay(t: Table) -> ReplayConfig:
         ramp=_ramp(t),
         lane=lane_rule,
         host_header=t.text("host_header"),
+        transport=t.text("transport"),
         methods=tuple(m.upper() for m in methods) if methods else UNSET,
         max_body_bytes=t.integer("max_body_bytes"),
         max_record_bytes=t.integer("max_record_bytes"),

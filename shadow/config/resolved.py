@@ -80,6 +80,7 @@ def _replay(replay: ReplayConfig) -> dict[str, Any]:
         out["ramp"] = replay.ramp.text
     out |= {
         "host_header": replay.host_header,
+        "transport": replay.transport,
         "methods": list(replay.methods),
         "max_body_bytes": replay.max_body_bytes,
         "max_record_bytes": replay.max_record_bytes,

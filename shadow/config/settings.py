@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from shadow.config.load import Config
-from shadow.config.replay import RateSpec
+from shadow.config.replay import TRANSPORTS, RateSpec
 from shadow.errors import InvalidValue, check_at_least, check_choice
 
 AUTO = "auto"
@@ -90,9 +90,12 @@ class RunSettings:
     # Compare the candidate with the primary's answers the capture recorded (none is sent to
     # a primary; the noise cannot be calibrated): shadow.sources.answers.
     recorded: bool = False
+    transport: str | None = None  # --transport: over the config's `[replay] transport`
 
     def __post_init__(self) -> None:
         check_choice("emit", self.emit, EMIT)
+        if self.transport is not None:
+            check_choice("transport", self.transport, TRANSPORTS)
         check_choice("input_format", self.input_format, (AUTO, *INPUT_FORMATS))
         check_at_least("max_wait_s", self.max_wait_s, 0)
         check_at_least("workers", self.workers, 1)
@@ -122,6 +125,11 @@ class RunSettings:
         if self.synth is not None and self.config.synth is not None:
             return [f"synth:{self.synth}@{self.seed_used}"]
         return ["<stdin>" if path == "-" else path for path in self.inputs]
+
+    @property
+    def transport_requested(self) -> str:
+        """`--transport`, else `[replay] transport` (shadow.replay.transports chooses)."""
+        return self.transport or self.config.replay.transport
 
     def describe(self) -> dict[str, Any]:
         """The settings `run_started` reports."""

@@ -189,9 +189,11 @@ class Sink:
         sources: list[str],
         settings: Mapping[str, Any],
         pid: int,
+        transport: Mapping[str, str],
     ) -> None:
         """The first event: the schema version, each target's url and whether it is managed
-        (`targets` maps a name to `(url, managed)`), what is read, and the settings."""
+        (`targets` maps a name to `(url, managed)`), what is read, the settings, and the HTTP
+        transport chosen (`name`, `requested`, `reason`)."""
         self.emit(
             "run_started",
             schema=SCHEMA_VERSION,
@@ -201,6 +203,7 @@ class Sink:
             sources=sources,
             settings=dict(settings),
             pid=pid,
+            transport=dict(transport),
         )
 
     def run_finished(

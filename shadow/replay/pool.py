@@ -14,14 +14,12 @@ stops a replay early can account for what never finished.
 from __future__ import annotations
 
 import asyncio
-import errno
 import re
 import time
 from collections import deque
 from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, field
 
-import aiohttp
 from multidict import CIMultiDict
 from yarl import URL
 
@@ -41,6 +39,7 @@ from shadow.model import (
 from shadow.replay.budget import BodyBudget
 from shadow.replay.partition import lane_of
 from shadow.replay.routes import infer_template
+from shadow.replay.transport import Request, Transport
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,20 +71,19 @@ BeforeSend = Callable[
 class Replayer:
     def __init__(
         self,
-        session: aiohttp.ClientSession,
+        transport: Transport,
         targets: Mapping[str, TargetConfig],
         settings: ReplayConfig,
         prepare: Callable[[Record], Prepared],
         finish: Callable[[Exchange], None],
         before_send: BeforeSend | None = None,
     ) -> None:
-        self._session = session
+        self._transport = transport
         self._targets = dict(targets)
         self._settings = settings
         self._prepare = prepare
         self._finish = finish
         self._before_send = before_send
-        self._timeout = aiohttp.ClientTimeout(total=settings.timeout_s)
         self._lane_regex = re.compile(settings.lane.pattern) if settings.lane.pattern else None
         self._bases = {name: t.url for name, t in targets.items()}
         self.budget = BodyBudget(settings.max_bodies_bytes)
@@ -268,66 +266,11 @@ class Replayer:
         # Latency counts from the intended start when pacing, so a slow server cannot hide
         # its slowness by delaying the requests that follow (no coordinated omission).
         origin = min(started, intended) if intended is not None else started
-        try:
-            async with self._session.request(
-                record.method,
-                url,
-                headers=headers,
-                data=data,
-                allow_redirects=False,
-                timeout=self._timeout,
-            ) as resp:
-                body = await self._read_body(resp, seq)
-                if isinstance(body, Failure):
-                    return body
-                elapsed = (time.perf_counter() - origin) * 1000
-                return Response(resp.status, tuple(resp.headers.items()), body, elapsed)
-        except Exception as exc:  # noqa: BLE001 - every transport failure becomes an event
-            return failure_of(exc, self._settings.timeout_s, (time.perf_counter() - origin) * 1000)
-
-    async def _read_body(self, resp: aiohttp.ClientResponse, seq: int) -> bytes | Failure:
-        """The body, its bytes taken from the budget (given back by `_release`, or here if
-        the body is not kept)."""
-        limit = self._settings.max_body_bytes
-        if resp.content_length is not None and resp.content_length > limit:
-            return Failure("too_large", f"body of {resp.content_length} bytes over {limit}")
-        taken = 0
-        try:
-            if resp.content_length is not None and "Content-Encoding" not in resp.headers:
-                # The parser stops at Content-Length, so the body cannot grow past it: one
-                # read (the chunked loop below costs a few percent of a replay's CPU).
-                if not self.budget.take(resp.content_length):
-                    return self._over_budget(resp)
-                taken = resp.content_length
-                body = await resp.read()
-                self.budget.give(taken - len(body))
-                self._held[seq] = self._held.get(seq, 0) + len(body)
-                return body
-            chunks: list[bytes] = []
-            async for chunk in resp.content.iter_chunked(1 << 16):
-                if taken + len(chunk) > limit:
-                    self.budget.give(taken)
-                    taken = 0
-                    return Failure("too_large", f"body over {limit} bytes")
-                if not self.budget.take(len(chunk)):
-                    self.budget.give(taken)
-                    taken = 0
-                    return self._over_budget(resp)
-                taken += len(chunk)
-                chunks.append(chunk)
-            self._held[seq] = self._held.get(seq, 0) + taken
-            return b"".join(chunks)
-        except BaseException:
-            self.budget.give(taken)
-            raise
-
-    def _over_budget(self, resp: aiohttp.ClientResponse) -> Failure:
-        resp.close()  # the unread rest must not be read as the next answer on this connection
-        total = self.budget.total_bytes
-        return Failure(
-            "over_budget",
-            f"not read: the bodies in memory reached max_bodies_bytes ({total} bytes)",
-        )
+        request = Request(record.method, target, url, headers, data, origin)
+        outcome = await self._transport.send(request, self.budget)
+        if isinstance(outcome, Response):
+            self._held[seq] = self._held.get(seq, 0) + len(outcome.body)
+        return outcome
 
     def _release(self, seq: int) -> None:
         """Give record `seq`'s bodies back to the budget, once its exchange is finished."""
@@ -342,23 +285,3 @@ def internal_failure(exc: BaseException) -> Failure:
     """What an unexpected exception while a record is handled makes of it: an `internal`
     error naming the exception, so the bug is seen and the record still counted."""
     return Failure("internal", f"a bug in shadow: {type(exc).__name__}: {exc}")
-
-
-def failure_of(exc: BaseException, timeout_s: float, latency_ms: float) -> Failure:
-    """A short, stable kind for a transport failure, and its message."""
-    if isinstance(exc, TimeoutError):
-        return Failure("timeout", f"no complete answer within {timeout_s:g}s", latency_ms)
-    if isinstance(exc, aiohttp.ClientConnectorError):
-        return Failure("refused", str(exc.os_error or exc), latency_ms)
-    if isinstance(exc, aiohttp.ServerDisconnectedError):
-        return Failure("disconnected", "server closed the connection without answering", latency_ms)
-    if isinstance(exc, aiohttp.ClientPayloadError):
-        return Failure("bad_body", str(exc), latency_ms)
-    if isinstance(exc, aiohttp.ClientResponseError):
-        return Failure("bad_http", exc.message or str(exc), latency_ms)
-    if isinstance(exc, aiohttp.ClientOSError):
-        kind = "reset" if exc.errno == errno.ECONNRESET else "io"
-        return Failure(kind, str(exc), latency_ms)
-    if isinstance(exc, aiohttp.ClientError | OSError | ValueError):
-        return Failure("client_error", f"{type(exc).__name__}: {exc}", latency_ms)
-    raise exc

@@ -30,6 +30,7 @@ from shadow.errors import OutputError, ShadowError, TargetError, UsageError
 from shadow.events.sink import Sink
 from shadow.events.terminal import TerminalView
 from shadow.model import SIDES, statuses_text
+from shadow.replay.transports import choose_transport
 from shadow.run.collector import replay_collector
 from shadow.run.explain import Explainer
 from shadow.run.progress import own_cpu_s
@@ -237,6 +238,7 @@ class Lifecycle:
             settings.source_names(),
             settings.describe(),
             os.getpid(),
+            choose_transport(settings.transport_requested, self.config.targets).fields(),
         )
         if self.sink.write_error is not None:
             self._write_error_reported = True

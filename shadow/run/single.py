@@ -25,6 +25,7 @@ from shadow.replay.intake import Intake
 from shadow.replay.pacing import Dispatch, make_pacer
 from shadow.replay.partition import Partition
 from shadow.replay.pool import Replayer
+from shadow.replay.transports import choose_transport, open_transport
 from shadow.run.hooks import Hooks
 from shadow.run.lifecycle import Lifecycle
 from shadow.run.live import LiveView
@@ -153,10 +154,15 @@ class SingleRun:
     async def replay(self, supervisor: Supervisor, session: aiohttp.ClientSession) -> None:
         self.pipeline.servers = supervisor
         pipeline = self.pipeline
+        transport = open_transport(
+            choose_transport(self.settings.transport_requested, self.config.targets),
+            session,
+            self.config.replay,
+        )
         self.resetter = Resetter(supervisor.targets, session, self.lifecycle.sink) or None
         hooks = self.hooks
         self.replayer = replayer = Replayer(
-            session,
+            transport,
             supervisor.targets,
             self.config.replay,
             pipeline.prepare,
@@ -188,6 +194,7 @@ class SingleRun:
             if not task.done():
                 task.cancel()
             await asyncio.gather(task, *watchers, return_exceptions=True)
+            await transport.aclose()
             if not task.cancelled() and task.exception() is not None:
                 raise task.exception()  # type: ignore[misc]
             self._account_unfinished(replayer, supervisor)

@@ -210,7 +210,13 @@ def _run_finished(sink: Sink) -> None:
 
 # Each public Sink method, driven once per variant that changes the fields.
 DRIVERS: dict[str, Callable[[Sink], None]] = {
-    "run_started": lambda s: s.run_started({"primary": ("http://p", True)}, ["-"], {}, 1),
+    "run_started": lambda s: s.run_started(
+        {"primary": ("http://p", True)},
+        ["-"],
+        {},
+        1,
+        {"name": "httptools", "requested": "auto", "reason": "every target is plain http://"},
+    ),
     "run_finished": _run_finished,
     "server_ready": lambda s: s.server_ready("primary", "http://p", None, 1.0),
     "server_exited": lambda s: s.server_exited("primary", 1, False, []),

@@ -118,6 +118,7 @@ def test_run_started(sink: Sink, capture: LogCapture) -> None:
         ["traffic.jsonl", "-"],
         settings,
         pid=4242,
+        transport={"name": "aiohttp", "requested": "aiohttp", "reason": "asked for"},
     )
     assert capture.entries == [
         event(
@@ -130,6 +131,7 @@ def test_run_started(sink: Sink, capture: LogCapture) -> None:
             sources=["traffic.jsonl", "-"],
             settings={"concurrency": 4, "emit": "diffs"},
             pid=4242,
+            transport={"name": "aiohttp", "requested": "aiohttp", "reason": "asked for"},
         )
     ]
     assert SCHEMA_VERSION == 1

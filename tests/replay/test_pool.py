@@ -27,6 +27,7 @@ from shadow.model import (
     json_body_bytes,
 )
 from shadow.replay.pool import Prepared, Replayer
+from shadow.replay.transport import AiohttpTransport
 from shadow.run.lifecycle import client_session
 
 # A hang guard, never a timing assertion: a broken replayer fails the test here instead of
@@ -154,7 +155,9 @@ async def replay(
 
     feed = records if isinstance(records, AsyncIterator) else numbered(records)
     async with client_session() as session:
-        replayer = Replayer(session, targets, settings or ReplayConfig(), prepare, finish)
+        settings = settings or ReplayConfig()
+        transport = AiohttpTransport(session, settings)
+        replayer = Replayer(transport, targets, settings, prepare, finish)
         if replayer_ref is not None:
             replayer_ref.append(replayer)
         await asyncio.wait_for(replayer.run(feed), 2 * GUARD_S)

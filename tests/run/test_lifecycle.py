@@ -3,16 +3,24 @@
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
-import aiohttp
+import pytest
+from multidict import CIMultiDict
+from yarl import URL
 
+from shadow.config.replay import ReplayConfig
+from shadow.model import Response
+from shadow.replay.budget import BodyBudget
+from shadow.replay.transport import AiohttpTransport, Request, Transport
+from shadow.replay.transport_fast import FastTransport
 from shadow.run.lifecycle import client_session
 
 ANSWER = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Type: text/plain\r\n\r\nok"
 
 
-async def _request_bytes(session: aiohttp.ClientSession, **request: object) -> bytes:
-    """The bytes a 127.0.0.1 server receives for one request sent through `session`."""
+async def _request_bytes(transport: Transport, **request: Any) -> bytes:
+    """The bytes a 127.0.0.1 server receives for one request sent through `transport`."""
     received = bytearray()
     complete = asyncio.Event()
 
@@ -30,9 +38,11 @@ async def _request_bytes(session: aiohttp.ClientSession, **request: object) -> b
     server = await asyncio.start_server(serve, "127.0.0.1", 0)
     port = server.sockets[0].getsockname()[1]
     async with server:
-        url = f"http://127.0.0.1:{port}/p/1?q=a%20b"
-        async with session.request(url=url, allow_redirects=False, **request) as resp:  # type: ignore[arg-type]
-            assert await resp.read() == b"ok"
+        url = URL(f"http://127.0.0.1:{port}/p/1?q=a%20b", encoded=True)
+        headers = CIMultiDict(request.get("headers", {}))
+        sent = Request(request["method"], "primary", url, headers, request.get("data"), 0.0)
+        answer = await transport.send(sent, BodyBudget(1 << 20))
+        assert isinstance(answer, Response) and answer.body == b"ok", answer
         await asyncio.wait_for(complete.wait(), 5)
     return bytes(received).replace(f":{port}".encode(), b":PORT")  # each server its own port
 
@@ -82,9 +92,15 @@ REQUESTS: list[tuple[dict[str, object], bytes]] = [
 ]
 
 
-async def test_the_run_client_writes_the_recorded_headers_and_the_framing_only() -> None:
+@pytest.mark.parametrize("name", ["aiohttp", "httptools"])
+async def test_the_run_client_writes_the_recorded_headers_and_the_framing_only(name: str) -> None:
     """No header of aiohttp's own (Accept, Accept-Encoding, User-Agent, a made-up
-    Content-Type): the request line, Host, the recorded headers in order, the length."""
+    Content-Type): the request line, Host, the recorded headers in order, the length; the
+    same bytes from either transport."""
     async with client_session() as session:
+        reference = AiohttpTransport(session, ReplayConfig())
+        fast = FastTransport(ReplayConfig(), fallback=reference)
+        transport: Transport = reference if name == "aiohttp" else fast
         for request, expected in REQUESTS:
-            assert await _request_bytes(session, **request) == expected, request
+            assert await _request_bytes(transport, **request) == expected, request
+        await fast.aclose()

@@ -21,6 +21,7 @@ from shadow.config.replay import ReplayConfig
 from shadow.events.sink import Sink
 from shadow.model import Record
 from shadow.replay.pool import Replayer
+from shadow.replay.transport import AiohttpTransport
 from shadow.run.lifecycle import client_session
 from shadow.run.pipeline import Pipeline
 from shadow.run.tally import Tally
@@ -94,8 +95,13 @@ class Harness:
 
         config = self.pipeline.config
         async with client_session() as session:
+            transport = AiohttpTransport(session, config.replay)
             replayer = Replayer(
-                session, config.targets, config.replay, self.pipeline.prepare, self.pipeline.finish
+                transport,
+                config.targets,
+                config.replay,
+                self.pipeline.prepare,
+                self.pipeline.finish,
             )
             await asyncio.wait_for(replayer.run(feed()), GUARD_S)
             assert replayer.pending == {}

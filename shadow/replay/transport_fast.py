@@ -1,0 +1,567 @@
+"""The fast transport: HTTP/1.1 keep-alive on an asyncio protocol, parsed by httptools (llhttp).
+
+shadow writes the request line and headers itself and pools connections per target; parsing
+stays in the well-kept library. It is held to the reference (shadow.replay.transport, on
+aiohttp) on every point a run can see, and tests/replay/test_transport_fast.py runs both side
+by side to keep it so:
+
+- the same bytes out: `Host` first (the given one's value if any), the headers in order,
+  `Content-Length` last when there is a body or the method may carry one; control characters
+  refused as aiohttp refuses them;
+- the same answers: 1xx skipped, no body for HEAD, 204 and 304, chunked and EOF-delimited
+  bodies, gzip/deflate/br decoded (deflate with or without its zlib header), known header
+  names in aiohttp's spelling and values stripped as its parser strips them;
+- the same failures: a connection closed or reset before the answer's head is complete is
+  retried once for an idempotent method, as aiohttp retries; a bad head's message is
+  aiohttp's own, from its parser over the same bytes; one deadline per request, all held by
+  one timer (shadow.replay.deadlines) rather than a timer handle each.
+
+Only plain `http://` targets come here (shadow.replay.transports chooses).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import errno
+import re
+import zlib
+from typing import Any, cast
+
+import brotli  # type: ignore[import-untyped]
+import httptools
+from aiohttp import hdrs
+from multidict import CIMultiDict, istr
+
+from shadow.config.replay import ReplayConfig
+from shadow.model import Failure, Outcome, Response
+from shadow.replay.budget import BodyBudget
+from shadow.replay.deadlines import Deadlines
+from shadow.replay.transport import (
+    Request,
+    Transport,
+    elapsed_ms,
+    over_budget,
+    timed_out,
+    too_large,
+)
+
+# As aiohttp: what may be retried on a fresh connection (RFC 9112 §9.3.1), which methods send
+# no `Content-Length: 0` without a body, and the characters no header may hold.
+IDEMPOTENT = frozenset(("GET", "HEAD", "OPTIONS", "TRACE", "PUT", "DELETE"))
+NO_BODY_METHODS = frozenset(("GET", "HEAD", "OPTIONS", "TRACE"))
+FORBIDDEN = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
+FORBIDDEN_MESSAGE = (
+    "Forbidden control character detected in headers. Potential header injection attack."
+)
+DISCONNECTED = "server closed the connection without answering"
+# aiohttp's spelling of the header names it knows (its parser interns them).
+KNOWN_NAMES: dict[bytes, istr] = {
+    str(v).lower().encode(): v for v in vars(hdrs).values() if isinstance(v, istr)
+}
+DECODED = frozenset(("gzip", "deflate", "br"))
+
+
+class _Retry(Exception):
+    """The connection ended before the answer's head: try once more (idempotent methods)."""
+
+    def __init__(self, failure: Failure) -> None:
+        self.failure = failure
+
+
+class _Answer:
+    """One answer being read: its head, its body so far, its share of the budget."""
+
+    __slots__ = (
+        "budget",
+        "chunks",
+        "decoder",
+        "future",
+        "head_only",
+        "headers",
+        "length",
+        "limit",
+        "per_chunk",
+        "raw",
+        "received",
+        "status",
+        "taken",
+    )
+
+    def __init__(
+        self, future: asyncio.Future[Any], head_only: bool, budget: BodyBudget, limit: int
+    ) -> None:
+        self.future = future
+        self.head_only = head_only
+        self.budget = budget
+        self.limit = limit
+        self.status = 0
+        self.headers: list[tuple[str, str]] = []
+        self.chunks: list[bytes] = []
+        self.taken = 0
+        self.received = 0  # body bytes as they came (before any decoding)
+        self.length: int | None = None
+        self.per_chunk = True  # the budget taken chunk by chunk (not at once from the length)
+        self.decoder: Any = None
+        self.raw = bytearray()  # the head's bytes, kept only to name a parse error as aiohttp
+
+
+class _Connection(asyncio.Protocol):
+    """One kept-alive connection: one request at a time, no pipelining."""
+
+    def __init__(self, pool: list[_Connection]) -> None:
+        self.pool = pool
+        self.transport: asyncio.Transport | None = None
+        self.parser = _parser(self)
+        self.answer: _Answer | None = None
+        self.head_done = False
+        self.complete = False
+        self.extra = False  # bytes past the answer: the connection cannot be reused
+        self.closed = False
+        self.informational = False
+
+    # asyncio.Protocol
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = cast(asyncio.Transport, transport)  # uvloop's is not a subclass
+
+    def data_received(self, data: bytes) -> None:
+        answer = self.answer
+        if answer is None:  # nothing asked: the connection is not fit for the next request
+            self.close()
+            return
+        if not self.head_done:
+            answer.raw += data
+        head = bytes(answer.raw) if not self.head_done else b""
+        try:
+            self.parser.feed_data(data)
+        except httptools.HttpParserUpgrade:
+            self._fail(Failure("bad_http", "upgrade is not supported"))
+        except httptools.HttpParserError as exc:
+            if isinstance(exc.__context__, _HeadDone):
+                self._head_answered(head + data, data)
+            elif not self.complete and self.answer is not None:
+                self._fail(self._parse_failure(exc, answer))
+        if self.complete and self.answer is not None:
+            if self.extra:
+                # Bytes past the answer in the same read: aiohttp's parser reads them as the
+                # next answer's head and fails this one when they are not one.
+                message = _aiohttp_parse_message(data, with_body=not answer.head_only)
+                if message is not None:
+                    self._fail(Failure("bad_http", message))
+                    return
+            self._finish()
+
+    def _head_answered(self, raw: bytes, data: bytes) -> None:
+        """A HEAD's answer ends with its head (httptools cannot be told that no body
+        follows): the parser is replaced, and any byte past the head is extra."""
+        self.parser = _parser(self)
+        end = raw.find(b"\r\n\r\n")
+        self.complete = True
+        self.extra = end < 0 or len(raw) > end + 4
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.closed = True
+        if self in self.pool:
+            self.pool.remove(self)
+        answer = self.answer
+        if answer is None:
+            return
+        if self.head_done:
+            if self._until_eof() and exc is None:
+                self.complete = True
+                self._finish()
+                return
+            self._fail(_payload_failure(exc, answer))
+            return
+        failure = Failure("disconnected", DISCONNECTED) if exc is None else _os_failure(exc)
+        self._end(_Retry(failure))
+
+    # httptools callbacks
+    def on_header(self, name: bytes, value: bytes) -> None:
+        assert self.answer is not None
+        known = KNOWN_NAMES.get(name.lower())
+        text = known if known is not None else name.decode("utf-8", "surrogateescape")
+        self.answer.headers.append((text, value.rstrip(b" \t").decode("utf-8", "surrogateescape")))
+
+    def on_headers_complete(self) -> None:
+        answer = self.answer
+        assert answer is not None
+        status = self.parser.get_status_code()
+        if 100 <= status < 200 and status != 101:
+            answer.headers = []  # an interim answer: the real one follows
+            self.informational = True
+            return
+        self.head_done = True
+        answer.status = status
+        answer.raw = bytearray()
+        if answer.head_only:
+            raise _HeadDone
+        length = _content_length(answer.headers)
+        encoding = _header(answer.headers, "content-encoding")
+        limit = answer.limit
+        if length is not None and length > limit:
+            raise _Stop(too_large(limit, length))
+        if encoding is not None and encoding.lower() in DECODED:
+            answer.decoder = _Decoder(encoding.lower())
+        elif length is not None:
+            if not answer.budget.take(length):
+                raise _Stop(over_budget(answer.budget))
+            answer.taken = length
+            answer.per_chunk = False
+        answer.length = length
+
+    def on_body(self, body: bytes) -> None:
+        answer = self.answer
+        assert answer is not None
+        answer.received += len(body)
+        if answer.decoder is not None:
+            body = answer.decoder.decode(body, answer.limit - answer.taken + 1)
+        if answer.per_chunk:
+            if answer.taken + len(body) > answer.limit:
+                raise _Stop(too_large(answer.limit))
+            if not answer.budget.take(len(body)):
+                raise _Stop(over_budget(answer.budget))
+            answer.taken += len(body)
+        answer.chunks.append(body)
+
+    def on_message_begin(self) -> None:
+        if self.complete:
+            self.extra = True
+
+    def on_message_complete(self) -> None:
+        if self.informational:
+            self.informational = False
+            return
+        self.complete = True
+
+    # the exchange
+    def start(self, answer: _Answer, data: bytes) -> None:
+        assert self.transport is not None
+        self.answer = answer
+        self.head_done = self.complete = False
+        self.transport.write(data)
+
+    def _until_eof(self) -> bool:
+        answer = self.answer
+        assert answer is not None
+        return answer.length is None and _header(answer.headers, "transfer-encoding") is None
+
+    def _finish(self) -> None:
+        answer = self.answer
+        assert answer is not None
+        body = b"".join(answer.chunks)
+        if answer.decoder is not None:
+            try:
+                body += answer.decoder.finish()
+            except ValueError as exc:
+                self._fail(Failure("bad_body", str(exc)))
+                return
+        if not answer.per_chunk and len(body) != answer.taken:
+            answer.budget.give(answer.taken - len(body))
+        self.answer = None
+        reuse = not self.extra and not self.closed and self.parser.should_keep_alive()
+        if reuse:
+            self.pool.append(self)
+        else:
+            self.close()
+        if not answer.future.done():
+            answer.future.set_result(Response(answer.status, tuple(answer.headers), body, 0.0))
+
+    def _fail(self, failure: Failure) -> None:
+        self._end(failure)
+
+    def _end(self, result: Failure | _Retry) -> None:
+        """The answer cannot be read: give its bytes back, close, and say why."""
+        answer = self.answer
+        if answer is None:
+            return
+        self.answer = None
+        answer.budget.give(answer.taken)
+        answer.taken = 0
+        self.close()
+        if not answer.future.done():
+            answer.future.set_result(result)
+
+    def _parse_failure(self, exc: Exception, answer: _Answer) -> Failure:
+        cause = exc.__context__
+        if isinstance(cause, _Stop):
+            return cause.failure
+        if not self.head_done:
+            message = _aiohttp_parse_message(bytes(answer.raw))
+            if message is not None:
+                return Failure("bad_http", message)
+            return Failure("bad_http", str(exc))
+        return Failure("bad_body", f"Response payload is not completed: {exc}")
+
+    def expire(self) -> None:
+        """The request's deadline passed."""
+        self._end(_TIMEOUT)
+
+    def close(self) -> None:
+        self.closed = True
+        if self in self.pool:
+            self.pool.remove(self)
+        if self.transport is not None:
+            self.transport.close()
+
+
+def _parser(protocol: _Connection) -> Any:
+    parser = httptools.HttpResponseParser(protocol)
+    parser.set_dangerous_leniencies(  # as aiohttp's response parser
+        lenient_headers=True,
+        lenient_optional_cr_before_lf=True,
+        lenient_spaces_after_chunk_size=True,
+    )
+    return parser
+
+
+class _HeadDone(Exception):
+    """Raised when a HEAD's answer has its head: no body is read."""
+
+
+class _Stop(Exception):
+    """Raised from a parser callback to stop reading an answer that must not be read on."""
+
+    def __init__(self, failure: Failure) -> None:
+        self.failure = failure
+
+
+_TIMEOUT = Failure("timeout", "")  # a marker: `send` writes the timeout with its latency
+
+
+class FastTransport:
+    """httptools over asyncio: one pool of kept-alive connections per (host, port)."""
+
+    name = "httptools"
+
+    def __init__(self, settings: ReplayConfig, fallback: Transport) -> None:
+        self._fallback = fallback  # for what this one does not do: `Expect: 100-continue`
+        self._timeout_s = settings.timeout_s
+        self._max_body_bytes = settings.max_body_bytes
+        self._deadlines = Deadlines(settings.timeout_s)
+        self._pools: dict[tuple[str, int], list[_Connection]] = {}
+        self._all: set[_Connection] = set()
+
+    async def send(self, request: Request, budget: BodyBudget) -> Outcome:
+        expect = request.headers.get("Expect")
+        if expect is not None and expect.lower() == "100-continue":
+            return await self._fallback.send(request, budget)
+        try:
+            data = request_bytes(request)
+        except ValueError as exc:
+            return Failure("client_error", f"ValueError: {exc}", elapsed_ms(request.origin))
+        url = request.url
+        key = (url.raw_host or "", url.port or 80)
+        state: dict[str, Any] = {}
+        deadline = self._deadlines.start(lambda: _expire(state))
+        try:
+            result = await self._attempt(key, request.method, data, budget, state)
+            if isinstance(result, _Retry) and request.method in IDEMPOTENT:
+                result = await self._attempt(key, request.method, data, budget, state)
+        finally:
+            self._deadlines.done(deadline)
+        latency_ms = elapsed_ms(request.origin)
+        if isinstance(result, _Retry):
+            result = result.failure
+        if result is _TIMEOUT or state.get("expired"):
+            if isinstance(result, Response):
+                budget.give(len(result.body))
+            return timed_out(self._timeout_s, latency_ms)
+        if isinstance(result, Response):
+            return Response(result.status, result.headers, result.body, latency_ms)
+        assert isinstance(result, Failure)
+        return Failure(result.kind, result.message, latency_ms)
+
+    async def _attempt(
+        self,
+        key: tuple[str, int],
+        method: str,
+        data: bytes,
+        budget: BodyBudget,
+        state: dict[str, Any],
+    ) -> Outcome | _Retry:
+        if state.get("expired"):
+            return _TIMEOUT
+        loop = asyncio.get_running_loop()
+        pool = self._pools.setdefault(key, [])
+        while pool:
+            conn = pool.pop()
+            if not conn.closed:
+                break
+        else:
+            connecting = loop.create_task(loop.create_connection(lambda: _Connection(pool), *key))
+            state["waiter"] = connecting
+            try:
+                _, conn = await connecting
+            except asyncio.CancelledError:
+                if state.get("expired") and not _cancelling():
+                    return _TIMEOUT
+                raise
+            except OSError as exc:
+                return Failure("refused", str(exc))
+            self._all.add(conn)
+        future: asyncio.Future[Any] = loop.create_future()
+        state["waiter"] = conn
+        conn.start(_Answer(future, method == "HEAD", budget, self._max_body_bytes), data)
+        try:
+            return await future  # type: ignore[no-any-return]
+        except asyncio.CancelledError:
+            conn._end(_TIMEOUT)
+            raise
+        finally:
+            if conn.closed:
+                self._all.discard(conn)
+
+    async def aclose(self) -> None:
+        self._deadlines.close()
+        for conn in list(self._all):
+            conn.close()
+        self._all.clear()
+        self._pools.clear()
+
+
+def _expire(state: dict[str, Any]) -> None:
+    state["expired"] = True
+    waiter = state.get("waiter")
+    if isinstance(waiter, _Connection):
+        waiter.expire()
+    elif waiter is not None:
+        waiter.cancel()
+
+
+def _cancelling() -> int:
+    task = asyncio.current_task()
+    return task.cancelling() if task is not None else 0
+
+
+def request_bytes(request: Request) -> bytes:
+    """The request as aiohttp writes it (shadow.run.lifecycle's request class)."""
+    url = request.url
+    method = request.method.upper()
+    host = url.host_port_subcomponent
+    given = request.headers
+    if any(name in hdrs.HOST_ALL for name in given):
+        headers: CIMultiDict[str] = CIMultiDict()
+        headers["Host"] = host or ""
+        for name, value in given.items():
+            if name in hdrs.HOST_ALL:
+                headers[name] = value
+            else:
+                headers.add(name, value)
+        pairs = list(headers.items())
+    else:
+        pairs = [("Host", host or ""), *given.items()]
+    body = request.body
+    if "content-length" not in given:
+        if body is not None:
+            pairs.append(("Content-Length", str(len(body))))
+        elif method not in NO_BODY_METHODS:
+            pairs.append(("Content-Length", "0"))
+    line = f"{method} {url.raw_path_qs} HTTP/1.1"
+    parts = [line, *(f"{k}: {v}" for k, v in pairs)]
+    if any(FORBIDDEN.search(part) is not None for part in parts):
+        raise ValueError(FORBIDDEN_MESSAGE)
+    head = "\r\n".join((*parts, "", "")).encode()
+    return head + body if body else head
+
+
+def _header(headers: list[tuple[str, str]], name: str) -> str | None:
+    for key, value in headers:
+        if key.lower() == name:
+            return value
+    return None
+
+
+def _content_length(headers: list[tuple[str, str]]) -> int | None:
+    value = _header(headers, "content-length")
+    return int(value) if value is not None and value.isdigit() else None
+
+
+class _Decoder:
+    """A body's Content-Encoding undone, as aiohttp's DeflateBuffer does it."""
+
+    def __init__(self, encoding: str) -> None:
+        self.encoding = encoding
+        self.started = False
+        self.impl: Any = None
+
+    def decode(self, data: bytes, max_length: int) -> bytes:
+        if not data:
+            return b""
+        if not self.started:
+            self.started = True
+            if self.encoding == "br":
+                self.impl = brotli.Decompressor()
+            elif self.encoding == "gzip":
+                self.impl = zlib.decompressobj(16 + zlib.MAX_WBITS)
+            else:  # deflate, with its zlib header or (not as RFC 9110 says) without
+                wbits = zlib.MAX_WBITS if data[0] & 0xF == 8 else -zlib.MAX_WBITS
+                self.impl = zlib.decompressobj(wbits)
+        try:
+            if self.encoding == "br":
+                return bytes(self.impl.process(data))
+            return bytes(self.impl.decompress(data, max_length))
+        except Exception:  # noqa: BLE001 - zlib.error, brotli.error: aiohttp's one message
+            raise _Stop(
+                Failure(
+                    "bad_body", f"400, message:\n  Can not decode content-encoding: {self.encoding}"
+                )
+            ) from None
+
+    def finish(self) -> bytes:
+        if self.impl is None or self.encoding == "br":
+            return b""
+        rest = bytes(self.impl.flush())
+        if self.encoding == "deflate" and not self.impl.eof:
+            raise ValueError("deflate")
+        return rest
+
+
+def _payload_failure(exc: Exception | None, answer: _Answer) -> Failure:
+    """The body ended early: aiohttp's words for it."""
+    if exc is not None:
+        cause = f"<ClientOSError: {exc}>"
+    elif answer.length is not None:
+        cause = (
+            "<ContentLengthError: 400, message='Not enough data to satisfy content length "
+            f"header (received {answer.received} of {answer.length} bytes).'>"
+        )
+    else:
+        cause = "<TransferEncodingError: 400, message='Not enough data to satisfy transfer length header.'>"
+    return Failure("bad_body", f"Response payload is not completed: {cause}")
+
+
+def _os_failure(exc: Exception) -> Failure:
+    kind = "reset" if getattr(exc, "errno", None) == errno.ECONNRESET else "io"
+    return Failure(kind, str(exc))
+
+
+def _aiohttp_parse_message(raw: bytes, with_body: bool = True) -> str | None:
+    """aiohttp's message for a head it cannot parse: its own parser, over the same bytes."""
+    from aiohttp.http_exceptions import HttpProcessingError
+    from aiohttp.http_parser import HttpResponseParser
+
+    loop = asyncio.get_running_loop()
+    parser = HttpResponseParser(
+        _NoProtocol(),  # type: ignore[arg-type]
+        loop,
+        2**16,
+        max_line_size=8190,
+        max_field_size=8190,
+        response_with_body=with_body,
+    )
+    try:
+        parser.feed_data(raw)
+    except HttpProcessingError as exc:
+        return exc.message
+    except Exception:  # noqa: BLE001 - only a message is wanted here
+        return None
+    return None
+
+
+class _NoProtocol:
+    """What aiohttp's parser is given for a protocol when only its error is wanted."""
+
+    _reading_paused = False
+
+    def __getattr__(self, name: str) -> Any:
+        return lambda *args, **kwargs: None
