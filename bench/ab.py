@@ -12,7 +12,8 @@ is checked: all records counted, all matched.
 
 `--b REV` measures a second revision instead of this checkout; `--differing` has the
 candidate serve a body that differs in one field, so every pair is a `mismatch` (parsed,
-walked, written). The ratio is B / A: above 1, B is faster (or, for CPU, spends more).
+walked, written); `--floor` adds bench/floor.py to each round (A, B, floor), and each
+version's share of it. The ratio is B / A: above 1, B is faster (or, for CPU, spends more).
 """
 
 from __future__ import annotations
@@ -75,6 +76,20 @@ def one_run(
     return args.records / duration_s, measured.cpu_s * 1000 / args.records
 
 
+def floor_run(
+    log: Path, urls: dict[str, str], args: argparse.Namespace, out: Path
+) -> tuple[float, float]:
+    """(pairs per second, CPU seconds per 1000 pairs) of one floor.py replay."""
+    argv = [sys.executable, str(BENCH / "floor.py"), "--json", str(log), "--primary",
+            urls["primary"], "--candidate", urls["candidate"], "--concurrency",
+            str(args.concurrency)]  # fmt: skip
+    measured = measure(argv, out)
+    result = orjson.loads(out.read_bytes() or b"{}")
+    if measured.returncode or result.get("pairs") != args.records:
+        raise SystemExit(f"bench: a floor run failed: {result} {measured.stderr[-2000:]}")
+    return float(result["pairs_per_s"]), measured.cpu_s * 1000 / args.records
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("rev", help="the git revision to compare this checkout with")
@@ -84,13 +99,14 @@ def main() -> int:
     parser.add_argument("--body-bytes", type=int, default=1024)
     parser.add_argument("--b", help="a git revision for B (default: this checkout)")
     parser.add_argument("--differing", action="store_true", help="every pair differs")
+    parser.add_argument("--floor", action="store_true", help="bench/floor.py in each round too")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="shadow-ab-") as tmp:
         work = Path(tmp)
         version_b = ROOT if args.b is None else checkout(args.b, Path(tempfile.mkdtemp(dir=work)))
         versions = {"A": checkout(args.rev, Path(tempfile.mkdtemp(dir=work))), "B": version_b}
         log = write_log(work / "log.jsonl", args.records, seed=7)
-        results: dict[str, list[tuple[float, float]]] = {"A": [], "B": []}
+        results: dict[str, list[tuple[float, float]]] = {"A": [], "B": [], "floor": []}
         with ServerPair(args.body_bytes) as servers:
             variants = {"primary": "a", "candidate": "b" if args.differing else "a"}
             urls = {name: servers.start(name, variants[name]) for name in variants}
@@ -104,9 +120,14 @@ def main() -> int:
                         file=sys.stderr,
                         flush=True,
                     )
+                if args.floor:
+                    result = floor_run(log, urls, args, work / f"floor{round_}.json")
+                    results["floor"].append(result)
+                    print(f"  floor round {round_}: {result[0]:8.0f} pairs/s  "
+                          f"{result[1]:6.3f} cpu s / 1000 pairs", file=sys.stderr, flush=True)  # fmt: skip
             server = servers.description
-    pairs = {name: statistics.median(r[0] for r in runs) for name, runs in results.items()}
-    cpu = {name: statistics.median(r[1] for r in runs) for name, runs in results.items()}
+    pairs = {name: statistics.median(r[0] for r in runs) for name, runs in results.items() if runs}
+    cpu = {name: statistics.median(r[1] for r in runs) for name, runs in results.items() if runs}
     print(
         f"A = {args.rev}, B = {args.b or 'this checkout'}; {args.records} records of "
         f"{args.body_bytes} B{', differing' if args.differing else ''}, "
@@ -121,6 +142,15 @@ def main() -> int:
     print(
         f"| CPU s per 1000 pairs (median) | {cpu['A']:.3f} | {cpu['B']:.3f} | {cpu['B'] / cpu['A']:.2f} |"
     )
+    if args.floor:
+        print(
+            f"| floor: pairs/s (median), A / floor, B / floor | {pairs['floor']:.0f} | "
+            f"{pairs['A'] / pairs['floor']:.2f} | {pairs['B'] / pairs['floor']:.2f} |"
+        )
+        print(
+            f"| floor: CPU s per 1000 pairs, floor / A, floor / B | {cpu['floor']:.3f} | "
+            f"{cpu['floor'] / cpu['A']:.2f} | {cpu['floor'] / cpu['B']:.2f} |"
+        )
     return 0
 
 

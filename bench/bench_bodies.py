@@ -11,6 +11,10 @@ beyond `orjson.loads`), and the walk (`diff_json` on the parsed values). `--agai
 revision of shadow (exported to a temporary folder) and this checkout in alternating child
 processes, and prints each revision's medians and the ratios side by side.
 
+Parsers (`--part parsers`, by hand): one 100 KB body turned into Python objects by
+`orjson.loads` and by msgspec and pysimdjson when they are installed (they are not
+dependencies), and pysimdjson's lazy parse.
+
 Markup and text (`--part markup`): structural comparison of XML, HTML and text bodies
 (`diff_responses`, the body's Content-Type choosing it) against the byte summary every
 differing non-JSON body used to get (size, SHA-256 and excerpt: `summarize` on both sides):
@@ -19,7 +23,7 @@ indentation (markup) or in one line (text).
 
 Rates are per CPU second (`time.process_time`).
 
-    .venv/bin/python bench/bench_bodies.py [--part json|markup|all] [--seconds 2]
+    .venv/bin/python bench/bench_bodies.py [--part json|parsers|markup|all] [--seconds 2]
         [--against REV] [--rounds 3]
 """
 
@@ -216,6 +220,34 @@ def json_table(seconds: float) -> None:
         )
 
 
+def parsers_table(seconds: float) -> None:
+    """One 100 KB body to Python objects by each parser installed, and simdjson's lazy parse
+    (a document of proxies, nothing built) with the minified text of its root."""
+    import importlib.util
+
+    gc.freeze()
+    gc.set_threshold(50_000, *gc.get_threshold()[1:])
+    body = orjson.dumps(json_document(100_000))
+    work: dict[str, Callable[[], object]] = {"orjson.loads": lambda: orjson.loads(body)}
+    if importlib.util.find_spec("msgspec"):
+        import msgspec
+
+        work["msgspec.json.decode"] = lambda: msgspec.json.decode(body)
+    if importlib.util.find_spec("simdjson"):
+        import simdjson
+
+        work["simdjson.loads"] = lambda: simdjson.loads(body)
+        work["simdjson lazy parse"] = lambda: simdjson.Parser().parse(body)
+        work["simdjson lazy parse + root .mini"] = lambda: simdjson.Parser().parse(body).mini
+    print(f"| parser, {len(body)} B | µs per body | vs orjson.loads |")
+    print("| --- | ---: | ---: |")
+    base = 0.0
+    for name, job in work.items():
+        us = 1e6 / rate(job, seconds)
+        base = base or us
+        print(f"| {name} | {us:.0f} | {us / base:.2f} |")
+
+
 # --- markup and text -------------------------------------------------------------------------
 
 
@@ -291,7 +323,7 @@ def markup_table(seconds: float) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--seconds", type=float, default=2.0)
-    parser.add_argument("--part", choices=("json", "markup", "all"), default="all")
+    parser.add_argument("--part", choices=("json", "parsers", "markup", "all"), default="all")
     parser.add_argument("--against", metavar="REV", help="JSON: a git revision side by side")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--child", type=Path, help=argparse.SUPPRESS)
@@ -305,6 +337,8 @@ def main() -> None:
             json_against(args.against, args.rounds, args.seconds)
         else:
             json_table(args.seconds)
+    if args.part == "parsers":  # not in `all`: msgspec and pysimdjson are not dependencies
+        parsers_table(args.seconds)
     if args.part in ("markup", "all"):
         markup_table(args.seconds)
 

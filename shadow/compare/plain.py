@@ -8,11 +8,12 @@ same order: per object its missing members (the primary's order), then its extra
 candidate's), then its common members walked in the primary's order; per array the common
 indices walked, the tail reported `missing` or `extra`.
 
-Cheaper than the general walk in three ways: no rule lookup per node; the children of a
-container are filtered at C speed, `==` on each pair and one orjson text of all the equal
-ones per side (so a changed leaf among thousands of equal siblings costs one pass over
-them, not a frame each); and once `out` keeps no more differences (`Differences.full`),
-the ones found past the cap are counted without building them.
+Cheaper than the general walk in three ways: no rule lookup per node; a node's children
+are sorted out in one pass, scalars of one type compared there and containers by their
+member-order orjson texts (equal texts, equal JSON: a changed leaf among thousands of equal
+siblings costs a text of each, not a frame each), members only one side has looked for only
+when the key sets differ; and once `out` keeps no more differences (`Differences.full`),
+the ones found past the cap are counted without being built.
 """
 
 from __future__ import annotations
@@ -42,7 +43,8 @@ def same_json(p: Any, c: Any, in_order: bool = True) -> bool:
 
     Python's `==` is necessary for JSON equality (it only blurs 1, 1.0 and True) and stops
     at the first difference; equal orjson texts are sufficient, first in member order, then
-    with sorted keys (members in another order are still equal). Anything in between,
+    with sorted keys (members in another order are still equal; `in_order=False` when the
+    member-order texts are known to differ). Anything in between,
     including values orjson cannot write or `==` cannot compare without deep recursion, is
     left to a walk.
     """
