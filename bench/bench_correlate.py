@@ -59,6 +59,18 @@ CAPTURES = (
     Capture("order_id", method="POST", route="/orders", pointer="/id"),
     Capture("order_etag", route="/*", header="ETag"),
 )
+CAPTURE_TABLES = """
+[[replay.capture]]
+name = "order_id"
+method = "POST"
+path = "/orders"
+pointer = "/id"
+
+[[replay.capture]]
+name = "order_etag"
+path = "/*"
+header = "ETag"
+"""
 MODES = {
     "off": None,
     "rules": CorrelateConfig(captures=CAPTURES),
@@ -195,10 +207,7 @@ def replay(
         config = work / f"{mode}.toml"
         config.write_text(
             f'[targets.primary]\nurl = "{primary}"\n[targets.candidate]\nurl = "{candidate}"\n'
-            f'[replay]\ncorrelate = "{mode}"\n'
-            '[[replay.capture]]\nname = "order_id"\nmethod = "POST"\npath = "/orders"\n'
-            'pointer = "/id"\n'
-            '[[replay.capture]]\nname = "order_etag"\npath = "/*"\nheader = "ETag"\n'
+            f'[replay]\ncorrelate = "{mode}"\n' + (CAPTURE_TABLES if mode != "auto" else "")
         )
         result = subprocess.run(
             [

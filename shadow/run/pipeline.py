@@ -1,9 +1,11 @@
 """One record's trip through a run, before and after the replayer sends it.
 
 Before (`prepare`): the route decides the endpoint, its compare rules and auth profile; the
-calibrator may ask for a reference answer; the auth profile mints credentials; a target down
-while it restarts is not sent to. After (`finish`): the two answers are compared, a hung
-target is noticed, noise is judged, the tally counts the exchange and the sink writes its
+calibrator may ask for a reference answer; the auth profile mints credentials; the correlator
+gives each target the lane's values it answered (shadow.replay.correlate); a target down
+while it restarts is not sent to. After (`finish`): the correlator learns from the answers
+(and adds to the exchange's rules the differences it expects), the two answers are compared,
+a hung target is noticed, noise is judged, the tally counts the exchange and the sink writes its
 event. A record admitted but never finished (the run was cut short) is reported by
 `unfinished`, so every record is accounted for exactly once.
 

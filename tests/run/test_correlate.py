@@ -226,3 +226,19 @@ def test_recorded_compares_the_candidate_with_the_capture(tmp_path: Path) -> Non
     read = next(e for e in result.of("match") if e["seq"] == 3)
     assert read["rewrites"][0]["recorded"] == 5000
     assert read["rewrites"][0]["sent"]["candidate"] in (1, 2, 3)
+
+
+def test_shards_each_correlate_their_own_lanes(tmp_path: Path) -> None:
+    """`--shard i/N` splits by lane: each shard learns and uses its lanes' values alone."""
+    matched = 0
+    with stateful_pair() as urls:
+        for index in range(2):
+            work = tmp_path / str(index)
+            work.mkdir()
+            result = run(work, urls, many_lanes(6), RULES, "--shard", f"{index}/2")
+            summary = result.summary
+            assert (summary["mismatched"], summary["errors"]) == (0, 0), result.stderr
+            assert 0 < summary["matched"] < 36  # a share of the lanes, whole lanes only
+            assert summary["matched"] % 6 == 0
+            matched += summary["matched"]
+    assert matched == 36

@@ -93,10 +93,11 @@ class Correlator:
         lane = lane_of(exchange.record, self._rule, self._regex)
         if lane is None:
             return None
-        state = self._lanes.get(lane)
+        state = self._lanes.pop(lane, None)
         pending = state.pending if state is not None else None
         if state is not None:
             state.pending = None
+            self._lanes[lane] = state  # the most recently heard-from lane: dropped last
         answered = sides(exchange.outcomes)
         learned = Learned()
         if answered is not None:

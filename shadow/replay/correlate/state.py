@@ -2,8 +2,8 @@
 
 An entry is keyed by the text of the recorded value (what a path segment, a query value or a
 header would hold), so a lookup from any place of a request is one dict access. Memory is
-bounded: a lane keeps its newest `MAX_ENTRIES` values, the correlator its newest `MAX_LANES`
-lanes (a lane not heard from for that long is done).
+bounded: a lane keeps its newest `MAX_ENTRIES` values, the correlator the `MAX_LANES` lanes
+heard from most recently (a lane silent while that many others went on is done).
 """
 
 from __future__ import annotations
