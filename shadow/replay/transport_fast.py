@@ -118,6 +118,7 @@ class _Connection(asyncio.Protocol):
         self.extra = False  # bytes past the answer: the connection cannot be reused
         self.closed = False
         self.informational = False
+        self.keep_alive = False
 
     # asyncio.Protocol
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -191,6 +192,8 @@ class _Connection(asyncio.Protocol):
             self.informational = True
             return
         self.head_done = True
+        # Read now: llhttp no longer knows it once the message is complete.
+        self.keep_alive = bool(self.parser.should_keep_alive())
         answer.status = status
         answer.raw = bytearray()
         if answer.head_only:
@@ -258,7 +261,7 @@ class _Connection(asyncio.Protocol):
         if not answer.per_chunk and len(body) != answer.taken:
             answer.budget.give(answer.taken - len(body))
         self.answer = None
-        reuse = not self.extra and not self.closed and self.parser.should_keep_alive()
+        reuse = not self.extra and not self.closed and self.keep_alive
         if reuse:
             self.pool.append(self)
         else:
