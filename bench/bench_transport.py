@@ -92,8 +92,10 @@ def _cpu_us(r: Result) -> float:
 
 def throughput_rows(by_concurrency: dict[int, dict[str, list[Result]]]) -> list[str]:
     rows = [
-        "| c | floor pairs/s | aiohttp pairs/s | httptools pairs/s | aiohttp / floor | "
-        "httptools / floor | floor CPU µs/pair | aiohttp CPU / floor | httptools CPU / floor |",
+        (
+            "| c | floor pairs/s | aiohttp pairs/s | httptools pairs/s | aiohttp / floor | "
+            "httptools / floor | floor CPU µs/pair | aiohttp CPU / floor | httptools CPU / floor |"
+        ),
         "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     for c, results in by_concurrency.items():
@@ -196,8 +198,10 @@ def main() -> int:
         }
         sweeper = sweeper_rows(servers.urls["primary"], args.records, args.repeats)
         lines = [
-            f"servers: {servers.kind}: {servers.description}; {args.records} records of "
-            f"{args.body_bytes} B bodies, equal; medians of {args.repeats} alternating runs",
+            (
+                f"servers: {servers.kind}: {servers.description}; {args.records} records of "
+                f"{args.body_bytes} B bodies, equal; medians of {args.repeats} alternating runs"
+            ),
             "",
             *throughput_rows(by_concurrency),
             "",
