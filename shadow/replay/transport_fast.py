@@ -23,6 +23,8 @@ from __future__ import annotations
 
 import asyncio
 import errno
+import functools
+import ipaddress
 import re
 import zlib
 from typing import Any, cast
@@ -108,8 +110,9 @@ class _Answer:
 class _Connection(asyncio.Protocol):
     """One kept-alive connection: one request at a time, no pipelining."""
 
-    def __init__(self, pool: list[_Connection]) -> None:
-        self.pool = pool
+    def __init__(self, pool: list[_Connection], every: set[_Connection]) -> None:
+        self.pool = pool  # the idle connections to its target
+        self.every = every  # every open connection of the transport
         self.transport: asyncio.Transport | None = None
         self.parser = _parser(self)
         self.answer: _Answer | None = None
@@ -118,6 +121,7 @@ class _Connection(asyncio.Protocol):
         self.extra = False  # bytes past the answer: the connection cannot be reused
         self.closed = False
         self.informational = False
+        self.keep_alive = False
 
     # asyncio.Protocol
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -162,6 +166,7 @@ class _Connection(asyncio.Protocol):
         self.closed = True
         if self in self.pool:
             self.pool.remove(self)
+        self.every.discard(self)
         answer = self.answer
         if answer is None:
             return
@@ -191,6 +196,8 @@ class _Connection(asyncio.Protocol):
             self.informational = True
             return
         self.head_done = True
+        # Read now: llhttp no longer knows it once the message is complete.
+        self.keep_alive = bool(self.parser.should_keep_alive())
         answer.status = status
         answer.raw = bytearray()
         if answer.head_only:
@@ -258,7 +265,7 @@ class _Connection(asyncio.Protocol):
         if not answer.per_chunk and len(body) != answer.taken:
             answer.budget.give(answer.taken - len(body))
         self.answer = None
-        reuse = not self.extra and not self.closed and self.parser.should_keep_alive()
+        reuse = not self.extra and not self.closed and self.keep_alive
         if reuse:
             self.pool.append(self)
         else:
@@ -292,14 +299,16 @@ class _Connection(asyncio.Protocol):
             return Failure("bad_http", str(exc))
         return Failure("bad_body", f"Response payload is not completed: {exc}")
 
-    def expire(self) -> None:
-        """The request's deadline passed."""
-        self._end(_TIMEOUT)
+    def abandon(self, answer: _Answer) -> None:
+        """`answer`'s request timed out or was cancelled: if it is still being read, stop."""
+        if self.answer is answer:
+            self._end(_TIMEOUT)
 
     def close(self) -> None:
         self.closed = True
         if self in self.pool:
             self.pool.remove(self)
+        self.every.discard(self)
         if self.transport is not None:
             self.transport.close()
 
@@ -388,7 +397,9 @@ class FastTransport:
             if not conn.closed:
                 break
         else:
-            connecting = loop.create_task(loop.create_connection(lambda: _Connection(pool), *key))
+            connecting = loop.create_task(
+                loop.create_connection(functools.partial(_Connection, pool, self._all), *key)
+            )
             state["waiter"] = connecting
             try:
                 _, conn = await connecting
@@ -397,19 +408,20 @@ class FastTransport:
                     return _TIMEOUT
                 raise
             except OSError as exc:
-                return Failure("refused", str(exc))
-            self._all.add(conn)
+                return Failure("refused", _connect_message(exc, key))
+            if not conn.closed:
+                self._all.add(conn)
         future: asyncio.Future[Any] = loop.create_future()
-        state["waiter"] = conn
-        conn.start(_Answer(future, method == "HEAD", budget, self._max_body_bytes), data)
+        answer = _Answer(future, method == "HEAD", budget, self._max_body_bytes)
+        state["waiter"] = (conn, answer)
+        conn.start(answer, data)
         try:
             return await future  # type: ignore[no-any-return]
         except asyncio.CancelledError:
-            conn._end(_TIMEOUT)
+            conn.abandon(answer)
+            if future.done() and isinstance(future.result(), Response):
+                budget.give(len(future.result().body))  # read, but nobody will hold it
             raise
-        finally:
-            if conn.closed:
-                self._all.discard(conn)
 
     async def aclose(self) -> None:
         self._deadlines.close()
@@ -422,10 +434,22 @@ class FastTransport:
 def _expire(state: dict[str, Any]) -> None:
     state["expired"] = True
     waiter = state.get("waiter")
-    if isinstance(waiter, _Connection):
-        waiter.expire()
+    if isinstance(waiter, tuple):
+        conn, answer = waiter
+        conn.abandon(answer)
     elif waiter is not None:
         waiter.cancel()
+
+
+def _connect_message(exc: OSError, key: tuple[str, int]) -> str:
+    """As asyncio's sock_connect (which aiohttp connects with) words it, whichever loop."""
+    try:
+        ipaddress.ip_address(key[0])
+    except ValueError:
+        return str(exc)
+    if exc.errno is None or ":" in key[0]:
+        return str(exc)
+    return f"[Errno {exc.errno}] Connect call failed {key!r}"
 
 
 def _cancelling() -> int:
