@@ -8,6 +8,7 @@ import dataclasses
 from typing import Any
 
 import orjson
+import pytest
 from aiohttp import web
 
 from shadow.compare.diff import diff_responses
@@ -16,6 +17,7 @@ from shadow.config.replay import LaneRule, ReplayConfig
 from shadow.model import CompareRules, Exchange, Record, Response, json_body_bytes
 from shadow.replay.correlate import Correlator
 from shadow.replay.pool import Prepared, Replayer
+from shadow.replay.transports import TRANSPORTS, Choice, open_transport
 from shadow.run.lifecycle import client_session
 from tests.replay.test_pool import GUARD_S, Pair, pair  # noqa: F401 - the fixture
 
@@ -227,7 +229,11 @@ def test_a_location_value_is_the_whole_path() -> None:
     assert sent["candidate"].path == "/orders/1?x=1"
 
 
-async def test_each_target_receives_its_own_value(pair: Pair) -> None:  # noqa: F811
+@pytest.mark.parametrize("transport", TRANSPORTS[1:])
+async def test_each_target_receives_its_own_value(
+    pair: Pair,  # noqa: F811
+    transport: str,
+) -> None:
     """Through the Replayer: what each server received, byte for byte where unchanged."""
 
     async def create(number: int) -> web.StreamResponse:
@@ -257,8 +263,10 @@ async def test_each_target_receives_its_own_value(pair: Pair) -> None:  # noqa: 
             yield seq, rec, None
 
     async with client_session() as session:
-        replayer = Replayer(session, pair.targets(), settings, prepare, on_finish)
+        chosen = open_transport(Choice(transport, transport, "asked for"), session, settings)
+        replayer = Replayer(chosen, pair.targets(), settings, prepare, on_finish)
         await asyncio.wait_for(replayer.run(feed()), GUARD_S)
+        await chosen.aclose()
     assert len(done) == 2
     primary, candidate = pair.primary.seen[1], pair.candidate.seen[1]
     assert (primary.raw_path, candidate.raw_path) == ("/orders/1001", "/orders/1")
