@@ -144,9 +144,7 @@ def test_a_reset_command_past_its_timeout_is_killed_with_its_children(tmp_path: 
 
 
 @pytest.mark.parametrize("workers", ["1", "2"])
-def test_a_reset_answered_with_the_wrong_status_fails_the_run(
-    tmp_path: Path, workers: str
-) -> None:
+def test_a_reset_answered_with_the_wrong_status_fails_the_run(tmp_path: Path, workers: str) -> None:
     log = write_jsonl(tmp_path / "log.jsonl", [NEXT])
     with counters(tmp_path, ("--reset-status", "503")) as urls:
         config = write_config(tmp_path, urls)
