@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
+import functools
 import hashlib
 import hmac
 import os
@@ -93,6 +94,7 @@ def sign(
     )
 
 
+@functools.lru_cache(maxsize=16)  # one key per day, region and service: derived once
 def signing_key(secret: str, day: str, region: str, service: str) -> bytes:
     key = ("AWS4" + secret).encode()
     for part in (day, region, service, "aws4_request"):

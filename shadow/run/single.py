@@ -12,6 +12,7 @@ Whatever was admitted and did not finish is reported as an `error` (`cancelled`)
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -121,6 +122,7 @@ class SingleRun:
         """Reset the targets before a pass, once the last pass's records have all finished
         (a reset under a request in flight would change the answer it gets)."""
         assert self.resetter is not None and self.replayer is not None
+        paused = time.perf_counter()
         while self.replayer.pending and not self.stop.closing.is_set():
             self.idle.clear()
             idle = asyncio.create_task(self.idle.wait())
@@ -130,6 +132,8 @@ class SingleRun:
             closing.cancel()
         if not self.stop.closing.is_set():
             await self.resetter.reset_all()
+        # The schedule resumes where it stopped: records are not late by the reset's time.
+        self.dispatch.started += time.perf_counter() - paused
 
     def _input_problem(self, problem: InputProblem) -> None:
         self.lifecycle.tally.input_errors += 1

@@ -24,7 +24,10 @@ RECORDED_AT = "2024-05-01T10:00:00+00:00"  # the legacy's clock when the capture
 def candidate() -> Iterator[str]:
     port = free_port()
     url = f"http://127.0.0.1:{port}"
+    # The module's tests can take minutes on a loaded machine: the server must outlive them
+    # (it still exits by itself, should the fixture's teardown never run).
     argv = [sys.executable, str(HELPERS / "answer_server.py"), "--port", str(port)]
+    argv += ["--lifetime", "900"]
     with serving(argv, url + "/health"):
         yield url
 

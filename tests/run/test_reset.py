@@ -143,11 +143,13 @@ def test_a_reset_command_past_its_timeout_is_killed_with_its_children(tmp_path: 
     assert_no_orphans(tag)
 
 
-def test_a_reset_answered_with_the_wrong_status_fails_the_run(tmp_path: Path) -> None:
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_a_reset_answered_with_the_wrong_status_fails_the_run(tmp_path: Path, workers: str) -> None:
     log = write_jsonl(tmp_path / "log.jsonl", [NEXT])
     with counters(tmp_path, ("--reset-status", "503")) as urls:
         config = write_config(tmp_path, urls)
-        result = run_shadow("run", "-c", str(config), "--no-calibration", str(log))
+        args = ("run", "-c", str(config), "--no-calibration", "--workers", workers, str(log))
+        result = run_shadow(*args)
     assert result.returncode == 3, result.stderr
     assert "candidate: reset POST /reset: answered 503, expected 204" in result.stderr
     assert "reset refused: the store is read-only" in result.stderr
