@@ -132,6 +132,8 @@ class SingleRun:
             closing.cancel()
         if not self.stop.closing.is_set():
             await self.resetter.reset_all()
+            if self.pipeline.correlator is not None:
+                self.pipeline.correlator.forget()  # the targets start again: so do the lanes
         # The schedule resumes where it stopped: records are not late by the reset's time.
         self.dispatch.started += time.perf_counter() - paused
 

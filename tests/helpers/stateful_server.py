@@ -5,7 +5,8 @@ copy's sequence (`--first-id`: 1001 for the legacy, 1 for the rewrite), `201`, a
 and an `ETag` (a hash of id and version, so the two copies' ETags differ too). `GET`, `PATCH`
 (which needs `If-Match` with the current ETag, else 412) and `DELETE` address an order by id
 in the path; an unknown id is 404. `--bug-total` makes PATCH answer a wrong `total` (a real
-difference a correlated lane must still show). `GET /health` answers 200. Each order also
+difference a correlated lane must still show). `POST /reset` forgets every order and starts
+the sequence again (204). `GET /health` answers 200. Each order also
 names its `parent` by id when the body gives one. The server exits by itself after
 `--lifetime` seconds, so a failing test cannot leave it running.
 """
@@ -21,7 +22,7 @@ from typing import Any
 
 ORDERS: dict[int, dict[str, Any]] = {}
 LOCK = threading.Lock()
-STATE = {"next": 1, "bug": False}
+STATE = {"next": 1, "first": 1, "bug": False}
 
 
 def etag(order: dict[str, Any]) -> str:
@@ -41,6 +42,12 @@ class Handler(http.server.BaseHTTPRequestHandler):
             self._send(200, order, {"ETag": etag(order)})
 
     def do_POST(self) -> None:
+        if self.path == "/reset":
+            with LOCK:
+                ORDERS.clear()
+                STATE["next"] = STATE["first"]
+            self._send(204, None)
+            return
         if self.path != "/orders":
             self._send(404, {"error": "no such path"})
             return
@@ -118,7 +125,8 @@ def main() -> None:
     parser.add_argument("--bug-total", action="store_true")
     parser.add_argument("--lifetime", type=float, default=120.0)
     args = parser.parse_args()
-    STATE["next"], STATE["bug"] = args.first_id, args.bug_total
+    STATE["next"] = STATE["first"] = args.first_id
+    STATE["bug"] = args.bug_total
     server = http.server.ThreadingHTTPServer(("127.0.0.1", args.port), Handler)
     threading.Timer(args.lifetime, server.shutdown).start()
     server.serve_forever()

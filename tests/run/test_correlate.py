@@ -242,3 +242,35 @@ def test_shards_each_correlate_their_own_lanes(tmp_path: Path) -> None:
             assert summary["matched"] % 6 == 0
             matched += summary["matched"]
     assert matched == 36
+
+
+def test_a_reset_before_each_loop_pass_starts_the_lane_again(tmp_path: Path) -> None:
+    """Both servers reset between two passes: the lane is created again from the start of
+    each target's sequence, the values learned in the first pass are forgotten with the
+    reset, and both passes match with the same rewrites."""
+    reset = '[targets.{name}.reset]\nmethod = "POST"\npath = "/reset"\nstatus = 204\n'
+    # It first asks for the order it is about to create: a 404 on both sides, sent as
+    # recorded in each pass (a value kept from the first pass would be rewritten).
+    lane = [{"method": "GET", "path": "/orders/1001", "lane": "a"}]
+    lane += crud_lane("a", 1001, answers=False)
+    with stateful_pair() as urls:
+        config = tmp_path / "shadow.toml"
+        config.write_text(
+            f'[targets.primary]\nurl = "{urls[0]}"\n{reset.format(name="primary")}'
+            f'[targets.candidate]\nurl = "{urls[1]}"\n{reset.format(name="candidate")}'
+            f"[replay]\n{RULES}\n"
+        )
+        log = write_jsonl(tmp_path / "capture.jsonl", lane)
+        result = run_shadow(
+            "run", "-c", str(config), "--no-calibration", "--emit", "all",
+            "--loop", "--limit", str(2 * len(lane)), str(log),
+        )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert [e["target"] for e in result.of("reset")] == ["primary", "candidate"] * 2
+    summary = result.summary
+    assert (summary["matched"], summary["mismatched"], summary["errors"]) == (14, 0, 0)
+    events = sorted(result.of("match"), key=lambda e: e["seq"])
+    first, second = events[: len(lane)], events[len(lane) :]
+    assert [e.get("rewrites") for e in first] == [e.get("rewrites") for e in second]
+    assert "rewrites" not in second[0]
+    assert first[2]["rewrites"][0]["sent"] == {"primary": 1001, "candidate": 1}
