@@ -71,17 +71,17 @@ def test_tls_to_an_http_server_and_a_last_status_are_named(tmp_path: Path) -> No
             "--candidate",
             f"https://{address}",
             "--health-timeout",
-            "0.5",
+            "2",
             str(log),
         )
         config = tmp_path / "status.toml"
         config.write_text(f"""
 [targets.primary]
 url = "http://{address}"
-health = {{ path = "/health", status = 200, timeout_s = 0.5 }}
+health = {{ path = "/health", status = 200, timeout_s = 2 }}
 [targets.candidate]
 url = "http://{address}"
-health = {{ path = "/health", status = 200, timeout_s = 0.5 }}
+health = {{ path = "/health", status = 200, timeout_s = 2 }}
 """)
         status = run_shadow("run", "-c", str(config), str(log))
     assert tls.returncode == 3
