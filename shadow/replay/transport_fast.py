@@ -24,20 +24,26 @@ from __future__ import annotations
 import asyncio
 import errno
 import functools
-import ipaddress
-import re
-import zlib
 from typing import Any, cast
 
-import brotli  # type: ignore[import-untyped]
 import httptools
-from aiohttp import hdrs
-from multidict import CIMultiDict, istr
 
 from shadow.config.replay import ReplayConfig
 from shadow.model import Failure, Outcome, Response
 from shadow.replay.budget import BodyBudget
 from shadow.replay.deadlines import Deadlines
+from shadow.replay.http1 import (
+    DECODED,
+    IDEMPOTENT,
+    KNOWN_NAMES,
+    Decoder,
+    Undecodable,
+    aiohttp_parse_message,
+    connect_message,
+    content_length,
+    header,
+    request_bytes,
+)
 from shadow.replay.transport import (
     Request,
     Transport,
@@ -47,20 +53,7 @@ from shadow.replay.transport import (
     too_large,
 )
 
-# As aiohttp: what may be retried on a fresh connection (RFC 9112 §9.3.1), which methods send
-# no `Content-Length: 0` without a body, and the characters no header may hold.
-IDEMPOTENT = frozenset(("GET", "HEAD", "OPTIONS", "TRACE", "PUT", "DELETE"))
-NO_BODY_METHODS = frozenset(("GET", "HEAD", "OPTIONS", "TRACE"))
-FORBIDDEN = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
-FORBIDDEN_MESSAGE = (
-    "Forbidden control character detected in headers. Potential header injection attack."
-)
 DISCONNECTED = "server closed the connection without answering"
-# aiohttp's spelling of the header names it knows (its parser interns them).
-KNOWN_NAMES: dict[bytes, istr] = {
-    str(v).lower().encode(): v for v in vars(hdrs).values() if isinstance(v, istr)
-}
-DECODED = frozenset(("gzip", "deflate", "br"))
 
 
 class _Retry(Exception):
@@ -148,7 +141,7 @@ class _Connection(asyncio.Protocol):
             if self.extra:
                 # Bytes past the answer in the same read: aiohttp's parser reads them as the
                 # next answer's head and fails this one when they are not one.
-                message = _aiohttp_parse_message(data, with_body=not answer.head_only)
+                message = aiohttp_parse_message(data, with_body=not answer.head_only)
                 if message is not None:
                     self._fail(Failure("bad_http", message))
                     return
@@ -202,13 +195,13 @@ class _Connection(asyncio.Protocol):
         answer.raw = bytearray()
         if answer.head_only:
             raise _HeadDone
-        length = _content_length(answer.headers)
-        encoding = _header(answer.headers, "content-encoding")
+        length = content_length(answer.headers)
+        encoding = header(answer.headers, "content-encoding")
         limit = answer.limit
         if length is not None and length > limit:
             raise _Stop(too_large(limit, length))
         if encoding is not None and encoding.lower() in DECODED:
-            answer.decoder = _Decoder(encoding.lower())
+            answer.decoder = Decoder(encoding.lower())
         elif length is not None:
             if not answer.budget.take(length):
                 raise _Stop(over_budget(answer.budget))
@@ -221,7 +214,10 @@ class _Connection(asyncio.Protocol):
         assert answer is not None
         answer.received += len(body)
         if answer.decoder is not None:
-            body = answer.decoder.decode(body, answer.limit - answer.taken + 1)
+            try:
+                body = answer.decoder.decode(body, answer.limit - answer.taken + 1)
+            except Undecodable as exc:
+                raise _Stop(Failure("bad_body", str(exc))) from None
         if answer.per_chunk:
             if answer.taken + len(body) > answer.limit:
                 raise _Stop(too_large(answer.limit))
@@ -250,7 +246,7 @@ class _Connection(asyncio.Protocol):
     def _until_eof(self) -> bool:
         answer = self.answer
         assert answer is not None
-        return answer.length is None and _header(answer.headers, "transfer-encoding") is None
+        return answer.length is None and header(answer.headers, "transfer-encoding") is None
 
     def _finish(self) -> None:
         answer = self.answer
@@ -293,7 +289,7 @@ class _Connection(asyncio.Protocol):
         if isinstance(cause, _Stop):
             return cause.failure
         if not self.head_done:
-            message = _aiohttp_parse_message(bytes(answer.raw))
+            message = aiohttp_parse_message(bytes(answer.raw))
             if message is not None:
                 return Failure("bad_http", message)
             return Failure("bad_http", str(exc))
@@ -408,7 +404,7 @@ class FastTransport:
                     return _TIMEOUT
                 raise
             except OSError as exc:
-                return Failure("refused", _connect_message(exc, key))
+                return Failure("refused", connect_message(exc, key))
             if not conn.closed:
                 self._all.add(conn)
         future: asyncio.Future[Any] = loop.create_future()
@@ -441,103 +437,9 @@ def _expire(state: dict[str, Any]) -> None:
         waiter.cancel()
 
 
-def _connect_message(exc: OSError, key: tuple[str, int]) -> str:
-    """As asyncio's sock_connect (which aiohttp connects with) words it, whichever loop."""
-    try:
-        ipaddress.ip_address(key[0])
-    except ValueError:
-        return str(exc)
-    if exc.errno is None or ":" in key[0]:
-        return str(exc)
-    return f"[Errno {exc.errno}] Connect call failed {key!r}"
-
-
 def _cancelling() -> int:
     task = asyncio.current_task()
     return task.cancelling() if task is not None else 0
-
-
-def request_bytes(request: Request) -> bytes:
-    """The request as aiohttp writes it (shadow.run.lifecycle's request class)."""
-    url = request.url
-    method = request.method.upper()
-    host = url.host_port_subcomponent
-    given = request.headers
-    if any(name in hdrs.HOST_ALL for name in given):
-        headers: CIMultiDict[str] = CIMultiDict()
-        headers["Host"] = host or ""
-        for name, value in given.items():
-            if name in hdrs.HOST_ALL:
-                headers[name] = value
-            else:
-                headers.add(name, value)
-        pairs = list(headers.items())
-    else:
-        pairs = [("Host", host or ""), *given.items()]
-    body = request.body
-    if "content-length" not in given:
-        if body is not None:
-            pairs.append(("Content-Length", str(len(body))))
-        elif method not in NO_BODY_METHODS:
-            pairs.append(("Content-Length", "0"))
-    line = f"{method} {url.raw_path_qs} HTTP/1.1"
-    parts = [line, *(f"{k}: {v}" for k, v in pairs)]
-    if any(FORBIDDEN.search(part) is not None for part in parts):
-        raise ValueError(FORBIDDEN_MESSAGE)
-    head = "\r\n".join((*parts, "", "")).encode()
-    return head + body if body else head
-
-
-def _header(headers: list[tuple[str, str]], name: str) -> str | None:
-    for key, value in headers:
-        if key.lower() == name:
-            return value
-    return None
-
-
-def _content_length(headers: list[tuple[str, str]]) -> int | None:
-    value = _header(headers, "content-length")
-    return int(value) if value is not None and value.isdigit() else None
-
-
-class _Decoder:
-    """A body's Content-Encoding undone, as aiohttp's DeflateBuffer does it."""
-
-    def __init__(self, encoding: str) -> None:
-        self.encoding = encoding
-        self.started = False
-        self.impl: Any = None
-
-    def decode(self, data: bytes, max_length: int) -> bytes:
-        if not data:
-            return b""
-        if not self.started:
-            self.started = True
-            if self.encoding == "br":
-                self.impl = brotli.Decompressor()
-            elif self.encoding == "gzip":
-                self.impl = zlib.decompressobj(16 + zlib.MAX_WBITS)
-            else:  # deflate, with its zlib header or (not as RFC 9110 says) without
-                wbits = zlib.MAX_WBITS if data[0] & 0xF == 8 else -zlib.MAX_WBITS
-                self.impl = zlib.decompressobj(wbits)
-        try:
-            if self.encoding == "br":
-                return bytes(self.impl.process(data))
-            return bytes(self.impl.decompress(data, max_length))
-        except Exception:  # noqa: BLE001 - zlib.error, brotli.error: aiohttp's one message
-            raise _Stop(
-                Failure(
-                    "bad_body", f"400, message:\n  Can not decode content-encoding: {self.encoding}"
-                )
-            ) from None
-
-    def finish(self) -> bytes:
-        if self.impl is None or self.encoding == "br":
-            return b""
-        rest = bytes(self.impl.flush())
-        if self.encoding == "deflate" and not self.impl.eof:
-            raise ValueError("deflate")
-        return rest
 
 
 def _payload_failure(exc: Exception | None, answer: _Answer) -> Failure:
@@ -557,35 +459,3 @@ def _payload_failure(exc: Exception | None, answer: _Answer) -> Failure:
 def _os_failure(exc: Exception) -> Failure:
     kind = "reset" if getattr(exc, "errno", None) == errno.ECONNRESET else "io"
     return Failure(kind, str(exc))
-
-
-def _aiohttp_parse_message(raw: bytes, with_body: bool = True) -> str | None:
-    """aiohttp's message for a head it cannot parse: its own parser, over the same bytes."""
-    from aiohttp.http_exceptions import HttpProcessingError
-    from aiohttp.http_parser import HttpResponseParser
-
-    loop = asyncio.get_running_loop()
-    parser = HttpResponseParser(
-        _NoProtocol(),  # type: ignore[arg-type]
-        loop,
-        2**16,
-        max_line_size=8190,
-        max_field_size=8190,
-        response_with_body=with_body,
-    )
-    try:
-        parser.feed_data(raw)
-    except HttpProcessingError as exc:
-        return exc.message
-    except Exception:  # noqa: BLE001 - only a message is wanted here
-        return None
-    return None
-
-
-class _NoProtocol:
-    """What aiohttp's parser is given for a protocol when only its error is wanted."""
-
-    _reading_paused = False
-
-    def __getattr__(self, name: str) -> Any:
-        return lambda *args, **kwargs: None
