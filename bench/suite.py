@@ -6,7 +6,7 @@ pair a `mismatch`, its event written to a file), on the same two static servers:
 - the floor (bench/floor.py: aiohttp + uvloop fetching both answers and comparing bytes);
 - `shadow run` with the reference transport (aiohttp), and with the transport it chooses
   (`--transport auto`; a column only when `shadow run --help` lists `--transport`);
-- `shadow run --workers 2`;
+- `shadow run --workers 2`, with the transport shadow chooses (as the memory and scaling runs);
 - wrk on both servers at once, requests/s summed and halved to pairs/s (the servers' limit);
 - bench/naive.py, what a Python user writes by hand (requests, a loop, DeepDiff);
 
@@ -79,6 +79,8 @@ class Suite:
             ).stdout
         )
         self.reference = ["--transport", "aiohttp"] if self.transport else []
+        # What a user gets without the flag: the workers, memory and scaling runs use it.
+        self.default = ["--transport", "auto"] if self.transport else []
         self.chosen: set[str] = set()  # run_started.transport of the `auto` runs
         # CPU seconds of a one-record run, per contender: start-up, left out of CPU per pair.
         self.startup_cpu_s: dict[str, float] = {}
@@ -186,7 +188,7 @@ class Suite:
         contenders: list[tuple[str, tuple[str, ...]]] = [("shadow", tuple(self.reference))]
         if self.transport:
             contenders.append(("chosen", ("--transport", "auto")))
-        contenders.append(("workers", (*self.reference, "--workers", "2")))
+        contenders.append(("workers", (*self.default, "--workers", "2")))
         return contenders
 
     def startup(self, urls: tuple[str, str]) -> None:
@@ -242,7 +244,7 @@ class Suite:
             urls = (servers.urls["primary"], servers.urls["candidate"])
             for records in (self.scaled(20000), self.scaled(200000)):
                 log = write_log(self.work / f"memory-{records}.jsonl", records, seed=7)
-                run = self.shadow(log, records, urls, *self.reference)
+                run = self.shadow(log, records, urls, *self.default)
                 rss_mib = run["measured"].maxrss_bytes / 2**20
                 rows.append((records, rss_mib, run["pairs_per_s"]))
                 self.note(f"  {records} records: peak RSS {rss_mib:.1f} MiB")
@@ -261,9 +263,7 @@ class Suite:
             log = write_log(self.work / "scaling.jsonl", records, seed=5)
             for _ in range(self.args.rounds + 1):
                 for workers in (1, 2):
-                    run = self.shadow(
-                        log, records, urls, *self.reference, "--workers", str(workers)
-                    )
+                    run = self.shadow(log, records, urls, *self.default, "--workers", str(workers))
                     name = "shadow" if workers == 1 else "workers"
                     run["cpu_us"] = self.per_pair_us(name, run["cpu_us"], records)
                     runs[workers].append(run)
