@@ -207,6 +207,23 @@ class UnreadableInput(InputProblem):
 Item = Record | InputProblem
 
 
+# No member at a JSON Pointer (None would be JSON null).
+ABSENT: Any = object()
+
+
+def member_at(value: Any, pointer: str) -> Any:
+    """The member of parsed JSON `value` at RFC 6901 `pointer` ("" is the whole), else ABSENT."""
+    for raw in pointer.split("/")[1:]:
+        segment = raw.replace("~1", "/").replace("~0", "~")
+        if isinstance(value, dict) and segment in value:
+            value = value[segment]
+        elif isinstance(value, list) and segment.isdigit() and int(segment) < len(value):
+            value = value[int(segment)]
+        else:
+            return ABSENT
+    return value
+
+
 def json_body_bytes(value: Any) -> bytes:
     """The bytes sent for a JSON body."""
     return orjson.dumps(value)

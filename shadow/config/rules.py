@@ -18,7 +18,7 @@ from shadow.config.auth import AuthProfile
 from shadow.config.routepattern import RoutePattern
 from shadow.config.table import UNSET, Table, kind_name
 from shadow.errors import ConfigError, InvalidValue
-from shadow.model import CompareRules, Criterion, Record
+from shadow.model import ABSENT, CompareRules, Criterion, Record, member_at
 
 # Where RPC APIs name the operation when a block does not say: these headers, then these JSON
 # body members when the body has the marker member (JSON-RPC's "jsonrpc", GraphQL's "query").
@@ -86,12 +86,12 @@ def criterion_holds(criterion: Criterion, record: Record) -> bool:
     return found is not _ABSENT and type(found) is type(value) and found == value
 
 
-_ABSENT = object()
+_ABSENT = ABSENT
 
 
 def body_member(record: Record, pointer: str) -> Any:
     """The member of the record's JSON body at RFC 6901 `pointer`, else `_ABSENT`."""
-    return _member(_json_body(record), pointer)
+    return member_at(_json_body(record), pointer)
 
 
 def _json_body(record: Record) -> Any:
@@ -103,18 +103,6 @@ def _json_body(record: Record) -> Any:
         except orjson.JSONDecodeError:
             pass
     return _ABSENT
-
-
-def _member(value: Any, pointer: str) -> Any:
-    for raw in pointer.split("/")[1:]:
-        segment = raw.replace("~1", "/").replace("~0", "~")
-        if isinstance(value, dict) and segment in value:
-            value = value[segment]
-        elif isinstance(value, list) and segment.isdigit() and int(segment) < len(value):
-            value = value[int(segment)]
-        else:
-            return _ABSENT
-    return value
 
 
 def inferred_identity(record: Record) -> tuple[Criterion, ...]:
@@ -131,7 +119,7 @@ def inferred_identity(record: Record) -> tuple[Criterion, ...]:
     if not isinstance(body, dict):
         return ()
     for marker, pointer in OPERATION_MEMBERS:
-        value = _member(body, pointer)
+        value = member_at(body, pointer)
         if marker in body and isinstance(value, str) and value:
             return (("body", pointer, value),)
     return ()

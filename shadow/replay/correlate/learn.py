@@ -21,7 +21,7 @@ from typing import Any
 import orjson
 
 from shadow.config.correlate import Capture
-from shadow.model import Response
+from shadow.model import ABSENT, Response, member_at
 from shadow.replay.correlate.state import Entry, LaneState, value_text
 
 _UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
@@ -42,7 +42,7 @@ _PASSING_HEADERS = frozenset(
         "expires",
     )
 )
-_ABSENT = object()
+_ABSENT = ABSENT
 
 
 @dataclass(slots=True)
@@ -63,18 +63,6 @@ def parse_body(response: Response | None) -> Any:
         return orjson.loads(response.body)
     except orjson.JSONDecodeError:
         return _ABSENT
-
-
-def at_pointer(value: Any, pointer: str) -> Any:
-    for raw in pointer.split("/")[1:]:
-        segment = raw.replace("~1", "/").replace("~0", "~")
-        if isinstance(value, dict) and segment in value:
-            value = value[segment]
-        elif isinstance(value, list) and segment.isdigit() and int(segment) < len(value):
-            value = value[int(segment)]
-        else:
-            return _ABSENT
-    return value
 
 
 def id_shaped(value: Any, min_length: int) -> bool:
@@ -104,7 +92,7 @@ class Answers:
         if place.startswith("header:"):
             found = response.header(place[7:])
             return _ABSENT if found is None else found
-        return at_pointer(self.body(side), place)
+        return member_at(self.body(side), place)
 
 
 def learn_rules(
