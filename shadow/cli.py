@@ -94,8 +94,6 @@ def command_run(args: argparse.Namespace, logs: list[str], console: Console) -> 
         "recorded": args.recorded or None,
         "transport": args.transport,
     }
-    if args.metrics is not None and (args.workers or 1) > 1:
-        raise UsageError("--metrics serves one process's counts: not with --workers")
     settings = RunSettings(
         config=config,
         inputs=logs,

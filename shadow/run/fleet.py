@@ -366,6 +366,8 @@ class Fleet:
 
 def check_fleet(settings: RunSettings) -> None:
     """What N processes cannot share: refused before anything starts (exit 2)."""
+    if settings.metrics is not None:
+        raise UsageError("--metrics serves one process's counts: not with --workers")
     streams = [path for path in settings.inputs if is_stream(path)]
     if streams and settings.synth is None:
         raise UsageError(

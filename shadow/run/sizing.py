@@ -23,7 +23,8 @@ from pathlib import Path
 
 from shadow.config.settings import RunSettings
 from shadow.config.targets import TargetConfig
-from shadow.sources.opening import is_stream
+from shadow.errors import UsageError
+from shadow.run.fleet import check_fleet
 
 MAX_AUTO_WORKERS = 8  # more than this is asked for with --workers
 CGROUP_ROOT = Path("/sys/fs/cgroup")
@@ -35,19 +36,19 @@ def size_workers(settings: RunSettings, given: int | None) -> RunSettings:
     if given is not None:
         return dataclasses.replace(settings, workers=given, workers_reason="given by --workers")
     workers, reason = default_workers(settings.config.targets)
-    if workers > 1 and (single := _one_process_only(settings)):
-        workers, reason = 1, f"1: {single} needs one process"
+    if workers > 1 and (
+        single := _one_process_only(dataclasses.replace(settings, workers=workers))
+    ):
+        workers, reason = 1, f"1: one process only ({single})"
     return dataclasses.replace(settings, workers=workers, workers_reason=reason)
 
 
 def _one_process_only(settings: RunSettings) -> str | None:
-    """What of the run cannot be shared by workers (shadow.run.fleet refuses it), if any."""
-    if settings.metrics is not None:
-        return "--metrics"
-    if settings.learn_noise is not None:
-        return "--learn-noise"
-    if settings.synth is None and any(is_stream(path) for path in settings.inputs):
-        return "reading stdin or a pipe"
+    """Why a fleet would be refused (shadow.run.fleet.check_fleet), if it would."""
+    try:
+        check_fleet(settings)
+    except UsageError as exc:
+        return str(exc)
     return None
 
 

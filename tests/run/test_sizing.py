@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import math
 import os
 import socket
@@ -13,8 +14,16 @@ from pathlib import Path
 import psutil
 import pytest
 
-from shadow.config.targets import TargetConfig
-from shadow.run.sizing import MAX_AUTO_WORKERS, cgroup_cpu_quota, default_workers, usable_cpus
+from shadow.config.load import Config
+from shadow.config.settings import RunSettings
+from shadow.config.targets import Reset, TargetConfig
+from shadow.run.sizing import (
+    MAX_AUTO_WORKERS,
+    cgroup_cpu_quota,
+    default_workers,
+    size_workers,
+    usable_cpus,
+)
 from tests.support import FAKE_PAIR, assert_accounted, free_port, run_shadow, serving, write_jsonl
 
 AFFINITY = len(os.sched_getaffinity(0))
@@ -128,6 +137,37 @@ def test_remote_targets_get_the_usable_cpus_capped(tmp_path: Path) -> None:
         write(tmp_path / controllers / "cpu.cfs_quota_us", "2000000")
         write(tmp_path / controllers / "cpu.cfs_period_us", "100000")
     assert default_workers(targets, tmp_path)[0] == expected
+
+
+@pytest.mark.skipif(AFFINITY < 2, reason="a fleet needs 2 usable CPUs to be the default")
+@pytest.mark.parametrize("kind", ["metrics", "learn_noise", "stdin", "loop_with_reset"])
+def test_what_a_fleet_cannot_share_keeps_the_default_at_one_process(kind: str) -> None:
+    """Left to the default, a run a fleet would refuse gets one process and says why,
+    rather than the refusal (exit 2) of a flag the user never gave."""
+    reset = Reset(path="/reset") if kind == "loop_with_reset" else None
+    targets = {
+        name: TargetConfig(name=name, url=f"http://192.0.2.{n}:8000", reset=reset)
+        for n, name in enumerate(("primary", "candidate"), start=7)
+    }
+    settings = RunSettings(
+        config=Config(source="shadow.toml", targets=targets),
+        inputs=["-" if kind == "stdin" else "log.jsonl"],
+        loop=kind == "loop_with_reset",
+        metrics=("127.0.0.1", 0) if kind == "metrics" else None,
+        learn_noise="noise.toml" if kind == "learn_noise" else None,
+    )
+    assert (
+        size_workers(
+            dataclasses.replace(
+                settings, inputs=["log.jsonl"], loop=False, metrics=None, learn_noise=None
+            ),
+            None,
+        ).workers
+        > 1
+    )
+    sized = size_workers(settings, None)
+    assert sized.workers == 1
+    assert sized.workers_reason.startswith("1: one process only (")
 
 
 # --- a real run -------------------------------------------------------------------------------
