@@ -8,6 +8,10 @@ Design notes, stated once:
 
 * JSON types are kept apart: Python's `1 == 1.0 == True` is not JSON equality, so values of
   different JSON kinds are a `type` difference unless a `number` normalization applies.
+* Large JSON bodies are compared as texts first (`shadow.compare.jsontext.shallow`): a
+  level is read into its members' raw texts, members whose texts are equal are equal under
+  any rule and are never parsed, and only the differing ones are opened, down to where
+  values are parsed and walked as below. It finds exactly what parsing both bodies would.
 * The walk uses an explicit stack, so no depth raises RecursionError. Equal containers are
   skipped at C speed (`==`, then equal orjson text, in member order or with sorted keys). A
   node's pointer is a linked `(parent, segment)` pair, turned into a string only when a
@@ -28,16 +32,14 @@ Design notes, stated once:
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable
 from decimal import Decimal
-from typing import Any, Self, TypeAlias
-
-import orjson
+from typing import Any, TypeAlias
 
 from shadow.compare.bodies import diff_other_bodies, summarize
 from shadow.compare.differences import DEFAULT_MAX_DIFFERENCES, Differences
 from shadow.compare.fingerprint import all_scalars, canonical_keys, fingerprint, leaf_text
+from shadow.compare.jsontext import Raw, is_utf8, parse_json_body, shallow
 from shadow.compare.normalize import (
     Norm,
     as_decimal,
@@ -72,12 +74,18 @@ VOLATILE_HEADERS = (
     "keep-alive",
     "transfer-encoding",
 )
-_INFINITY = float("inf")
-_ONLY_DIGITS = bytes(48 if 48 <= b <= 57 else 32 for b in range(256))  # digits as 0, others blank
-_DIGIT_RUN = b"0" * 19  # the shortest integer orjson may not read exactly
-_BEFORE_NUMBER = frozenset(b"[:, \t\r\n")  # what may come right before a JSON number
 
 _Frame: TypeAlias = "tuple[Path, Any, Any, State, Norm | None]"
+
+# Raw texts (`_diff_texts`): bodies of this many bytes together, and members of at least
+# `_OPEN_MIN` (smaller ones are parsed whole: at that size parsing costs less than opening);
+# past `_MAX_OPENINGS` openings, or a member that only the exact parser reads, the walk starts
+# again on parsed bodies. A level where more than `_FEW` members differ, and most do, or more
+# than `_FEW` are on one side only, is parsed whole.
+_TEXT_WALK_MIN = 4096
+_OPEN_MIN = 1024
+_MAX_OPENINGS = 64
+_FEW = 8
 
 
 # --- public API ------------------------------------------------------------------------------
@@ -109,10 +117,20 @@ def diff_json(
     """Differences between two parsed JSON values, located by RFC 6901 pointers (appended to
     `out` when given, which may keep only some of them: see `Differences`)."""
     out = [] if out is None else out
+    _walk(primary, candidate, rules, out)
+    return out
+
+
+def _walk(primary: Any, candidate: Any, rules: CompareRules, out: list[Difference]) -> bool:
+    """The walk behind `diff_json`. Values may also be raw JSON texts (`Raw`, both sides, from
+    `_diff_texts`), opened only where their texts differ: then False means the walk gave up
+    (a text that only `parse_json_body` reads, or more openings than `_MAX_OPENINGS`), with
+    `out` holding part of the differences."""
     machine = compile_rules(rules)
     # Beneath the DFA's dead state no pattern applies; with no normalizer from above and no
     # tolerance, no rule does: that subtree takes the rule-free walk.
     ruleless = machine.dead if rules.tolerance <= 0 and rules.relative_tolerance <= 0 else None
+    openings = _MAX_OPENINGS
     stack: list[_Frame] = [(None, primary, candidate, machine.root, None)]
     while stack:
         frame = stack.pop()
@@ -120,6 +138,20 @@ def diff_json(
         if state.ignored or p is c:
             continue
         norm = state.norm or norm
+        if type(p) is Raw:
+            if p == c:  # the same text holds the same JSON, whatever the rules
+                continue
+            openings -= 1
+            if openings < 0:
+                return False
+            try:
+                opened = _open(frame, norm, out)
+                if opened is not None:
+                    stack.extend(reversed(opened))
+                    continue
+                p, c = _parsed(p), _parsed(c)
+            except _Unreadable:
+                return False
         if state is ruleless and norm is None:
             diff_plain(path, p, c, out)
             continue
@@ -142,45 +174,10 @@ def diff_json(
             _diff_multiset(frame, range(len(p)), range(len(c)), out)
         else:
             stack.extend(reversed(_list_children(frame, out)))
-    return out
-
-
-def parse_json_body(body: bytes) -> tuple[bool, Any]:
-    """`(True, value)` when `body` is JSON text, else `(False, None)`; never raises."""
-    # orjson silently turns an integer beyond 64 bits into a float, losing digits, so text with
-    # a run of 19 digits (the shortest such integer) goes to the exact stdlib parser, as does
-    # text orjson refuses (nesting past 1024, a number past a float's range). NaN and Infinity
-    # are refused: they are not JSON.
-    if not _has_long_integer(body):
-        try:
-            return True, orjson.loads(body)
-        except orjson.JSONDecodeError:
-            pass
-    try:
-        return True, json.loads(body, parse_constant=_reject_constant, parse_float=_float)
-    except (ValueError, RecursionError):
-        return False, None
+    return True
 
 
 # --- responses -------------------------------------------------------------------------------
-
-
-def _has_long_integer(body: bytes) -> bool:
-    """Whether `body` may hold an integer token of 19 digits or more."""
-    # A regex scan costs tens of ns a byte; translate and find run at C speed. Digit runs in
-    # strings (ids, hex) are told apart from numbers by the byte before the run.
-    digits = body.translate(_ONLY_DIGITS)
-    at = digits.find(_DIGIT_RUN)
-    while at != -1:
-        start, end = at, at + len(_DIGIT_RUN)  # find gives a run's first digit
-        if start > 0 and body[start - 1] == 45:  # a minus sign
-            start -= 1
-        if start == 0 or body[start - 1] in _BEFORE_NUMBER:
-            return True
-        while end < len(digits) and digits[end] == 48:
-            end += 1
-        at = digits.find(_DIGIT_RUN, end)
-    return False
 
 
 def _diff_headers(primary: Response, candidate: Response, rules: CompareRules) -> list[Difference]:
@@ -221,6 +218,8 @@ def _diff_bodies(
     content_type: str | None,
     out: Differences,
 ) -> None:
+    if _diff_texts(primary, candidate, rules, out):
+        return
     ok_p, value_p = parse_json_body(primary)
     ok_c, value_c = parse_json_body(candidate) if ok_p else (False, None)
     if ok_p and ok_c:
@@ -233,41 +232,105 @@ def _diff_bodies(
         out.append(Difference("/", "body", summarize(primary), summarize(candidate)))
 
 
-class HugeNumber(float):
-    """A JSON number past a float's range (`1e400`), kept as its text: as a float it would be
-    infinity, and `1e400` would equal `1e500`. Compared exactly; events write it as its text."""
-
-    __slots__ = ("text",)
-    text: str
-
-    def __new__(cls, text: str) -> Self:
-        number = super().__new__(cls, text)
-        number.text = text
-        return number
-
-    def __eq__(self, other: object) -> bool:
-        if isinstance(other, int | float) and not isinstance(other, bool):
-            return Decimal(self.text) == Decimal(repr(other))
-        return NotImplemented
-
-    def __ne__(self, other: object) -> bool:
-        equal = self.__eq__(other)
-        return equal if equal is NotImplemented else not equal
-
-    def __hash__(self) -> int:
-        return hash(Decimal(self.text))
-
-    def __repr__(self) -> str:
-        return self.text
+def _diff_texts(primary: bytes, candidate: bytes, rules: CompareRules, out: Differences) -> bool:
+    """Two large JSON bodies compared without parsing the parts whose texts are equal:
+    whether it did (else `out` is as it was, for the parsing path)."""
+    if len(primary) + len(candidate) < _TEXT_WALK_MIN or not (
+        is_utf8(primary) and is_utf8(candidate)
+    ):
+        return False
+    kept, total = len(out), out.total
+    if _walk(Raw(primary), Raw(candidate), rules, out):
+        return True
+    del out[kept:]
+    out.total = total
+    return False
 
 
-def _float(text: str) -> float:
-    value = float(text)
-    return value if value not in (_INFINITY, -_INFINITY) else HugeNumber(text)
+# --- raw texts -------------------------------------------------------------------------------
 
 
-def _reject_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not JSON")
+class _Unreadable(Exception):
+    """A raw text that `parse_json_body` does not read: the text walk gives up."""
+
+
+def _parsed(text: Raw) -> Any:
+    ok, value = parse_json_body(bytes(text))
+    if not ok:
+        raise _Unreadable
+    return value
+
+
+def _open(frame: _Frame, norm: Norm | None, out: list[Difference]) -> list[_Frame] | None:
+    """Two differing raw texts a level down: frames for the members whose texts differ, the
+    members only one side has reported. None to parse the pair whole instead: small, not both
+    objects or both arrays, a rule that needs whole arrays, or most members differ (as when
+    the two are only formatted apart)."""
+    path, p, c, state, _ = frame
+    whole_arrays = state.sorted or state.unordered or state.unordered_key is not None
+    if whole_arrays or len(p) + len(c) < _OPEN_MIN:
+        return None
+    open_p, open_c = shallow(p), shallow(c)
+    if open_p is None or open_c is None or type(open_p) is not type(open_c):
+        return None
+    if isinstance(open_p, dict):
+        assert isinstance(open_c, dict)
+        return _open_members(path, open_p, open_c, state, norm, out)
+    assert isinstance(open_c, list)
+    return _open_elements(path, open_p, open_c, state, norm, out)
+
+
+def _open_members(
+    path: Path,
+    p: dict[str, Raw],
+    c: dict[str, Raw],
+    state: State,
+    norm: Norm | None,
+    out: list[Difference],
+) -> list[_Frame] | None:
+    frames: list[_Frame] = [
+        ((path, key), text, c[key], state.step(key), norm)
+        for key, text in p.items()
+        if key in c and text != c[key]
+    ]
+    only_p = [key for key in p if key not in c]
+    only_c = [key for key in c if key not in p]
+    if _most_differ(len(frames), len(p) - len(only_p), len(only_p) + len(only_c)):
+        return None
+    # As `_dict_children`: the primary's members missing, the candidate's extra, then the rest.
+    for keys, texts, kind in ((only_p, p, "missing"), (only_c, c, "extra")):
+        for key in keys:
+            child = state.step(key)
+            if child.ignored:
+                continue
+            value = _parsed(texts[key])
+            if not (child.null_is_missing and value is None):
+                out.append(Difference(format_pointer((path, key)), kind, *_sides(kind, value)))
+    return frames
+
+
+def _open_elements(
+    path: Path, p: list[Raw], c: list[Raw], state: State, norm: Norm | None, out: list[Difference]
+) -> list[_Frame] | None:
+    shared = min(len(p), len(c))
+    frames: list[_Frame] = [
+        ((path, i), p[i], c[i], state.step_index(i), norm) for i in range(shared) if p[i] != c[i]
+    ]
+    if _most_differ(len(frames), shared, len(p) + len(c) - 2 * shared):
+        return None
+    # As `_list_children`: the primary's tail missing, then the candidate's extra.
+    for texts, kind in ((p, "missing"), (c, "extra")):
+        for i in range(shared, len(texts)):
+            if state.step_index(i).ignored:
+                continue
+            value = _parsed(texts[i])
+            out.append(Difference(format_pointer((path, i)), kind, *_sides(kind, value)))
+    return frames
+
+
+def _most_differ(differing: int, shared: int, one_sided: int) -> bool:
+    """Whether opening costs more than parsing: many members each to open or parse alone."""
+    return one_sided > _FEW or (differing > _FEW and 2 * differing > shared)
 
 
 # --- the walk --------------------------------------------------------------------------------
