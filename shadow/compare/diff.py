@@ -77,14 +77,19 @@ VOLATILE_HEADERS = (
 
 _Frame: TypeAlias = "tuple[Path, Any, Any, State, Norm | None]"
 
-# Raw texts (`_diff_texts`): bodies of this many bytes together, and members of at least
-# `_OPEN_MIN` (smaller ones are parsed whole: at that size parsing costs less than opening);
-# past `_MAX_OPENINGS` openings, or a member that only the exact parser reads, the walk starts
-# again on parsed bodies. A level where more than `_FEW` members differ, and most do, or more
-# than `_FEW` are on one side only, is parsed whole.
+# Raw texts (`_diff_texts`): bodies of this many bytes together, and not so far apart in
+# length that they differ in most places (`_APART` times the difference past the sum);
+# members of at least
+# `_OPEN_MIN` are opened (smaller ones are parsed whole: at that size parsing costs less),
+# until the texts opened add up to `_ROOM` times the two bodies. A level is parsed whole
+# where opening it leaves little unparsed: more than `_FEW` members on one side only, or
+# more than `_FEW` differing and most do, or more than one differing and their texts are
+# two thirds of the level's (two bodies formatted apart, or every level in another order).
+# A member only the exact parser reads sends the pair back to the parsing path.
 _TEXT_WALK_MIN = 4096
+_APART = 8
 _OPEN_MIN = 1024
-_MAX_OPENINGS = 64
+_ROOM = 3
 _FEW = 8
 
 
@@ -124,13 +129,13 @@ def diff_json(
 def _walk(primary: Any, candidate: Any, rules: CompareRules, out: list[Difference]) -> bool:
     """The walk behind `diff_json`. Values may also be raw JSON texts (`Raw`, both sides, from
     `_diff_texts`), opened only where their texts differ: then False means the walk gave up
-    (a text that only `parse_json_body` reads, or more openings than `_MAX_OPENINGS`), with
-    `out` holding part of the differences."""
+    on a text that only `parse_json_body` reads, with `out` holding part of the
+    differences."""
     machine = compile_rules(rules)
     # Beneath the DFA's dead state no pattern applies; with no normalizer from above and no
     # tolerance, no rule does: that subtree takes the rule-free walk.
     ruleless = machine.dead if rules.tolerance <= 0 and rules.relative_tolerance <= 0 else None
-    openings = _MAX_OPENINGS
+    room = _ROOM * (len(primary) + len(candidate)) if type(primary) is Raw else 0
     stack: list[_Frame] = [(None, primary, candidate, machine.root, None)]
     while stack:
         frame = stack.pop()
@@ -141,14 +146,14 @@ def _walk(primary: Any, candidate: Any, rules: CompareRules, out: list[Differenc
         if type(p) is Raw:
             if p == c:  # the same text holds the same JSON, whatever the rules
                 continue
-            openings -= 1
-            if openings < 0:
-                return False
+            size = len(p) + len(c)
             try:
-                opened = _open(frame, norm, out)
-                if opened is not None:
-                    stack.extend(reversed(opened))
-                    continue
+                if _OPEN_MIN <= size <= room and not _whole_arrays(state):
+                    room -= size
+                    opened = _open(frame, norm, out)
+                    if opened is not None:
+                        stack.extend(reversed(opened))
+                        continue
                 p, c = _parsed(p), _parsed(c)
             except _Unreadable:
                 return False
@@ -235,9 +240,11 @@ def _diff_bodies(
 def _diff_texts(primary: bytes, candidate: bytes, rules: CompareRules, out: Differences) -> bool:
     """Two large JSON bodies compared without parsing the parts whose texts are equal:
     whether it did (else `out` is as it was, for the parsing path)."""
-    if len(primary) + len(candidate) < _TEXT_WALK_MIN or not (
-        is_utf8(primary) and is_utf8(candidate)
-    ):
+    size = len(primary) + len(candidate)
+    # Far apart in length, the two are formatted apart or differ in most places: parse them.
+    if size < _TEXT_WALK_MIN or _APART * abs(len(primary) - len(candidate)) > size:
+        return False
+    if not (is_utf8(primary) and is_utf8(candidate)):
         return False
     kept, total = len(out), out.total
     if _walk(Raw(primary), Raw(candidate), rules, out):
@@ -263,21 +270,22 @@ def _parsed(text: Raw) -> Any:
 
 def _open(frame: _Frame, norm: Norm | None, out: list[Difference]) -> list[_Frame] | None:
     """Two differing raw texts a level down: frames for the members whose texts differ, the
-    members only one side has reported. None to parse the pair whole instead: small, not both
-    objects or both arrays, a rule that needs whole arrays, or most members differ (as when
-    the two are only formatted apart)."""
+    members only one side has reported. None to parse the pair whole instead: not both
+    objects or both arrays, or opening them leaves little unparsed (`_little_left`)."""
     path, p, c, state, _ = frame
-    whole_arrays = state.sorted or state.unordered or state.unordered_key is not None
-    if whole_arrays or len(p) + len(c) < _OPEN_MIN:
-        return None
     open_p, open_c = shallow(p), shallow(c)
     if open_p is None or open_c is None or type(open_p) is not type(open_c):
         return None
     if isinstance(open_p, dict):
         assert isinstance(open_c, dict)
-        return _open_members(path, open_p, open_c, state, norm, out)
+        return _open_members(path, open_p, open_c, state, norm, out, len(p))
     assert isinstance(open_c, list)
-    return _open_elements(path, open_p, open_c, state, norm, out)
+    return _open_elements(path, open_p, open_c, state, norm, out, len(p))
+
+
+def _whole_arrays(state: State) -> bool:
+    """Whether a rule compares the arrays here as wholes (their elements' values needed)."""
+    return state.sorted or state.unordered or state.unordered_key is not None
 
 
 def _open_members(
@@ -287,6 +295,7 @@ def _open_members(
     state: State,
     norm: Norm | None,
     out: list[Difference],
+    size: int,
 ) -> list[_Frame] | None:
     frames: list[_Frame] = [
         ((path, key), text, c[key], state.step(key), norm)
@@ -295,7 +304,7 @@ def _open_members(
     ]
     only_p = [key for key in p if key not in c]
     only_c = [key for key in c if key not in p]
-    if _most_differ(len(frames), len(p) - len(only_p), len(only_p) + len(only_c)):
+    if _little_left(frames, len(p) - len(only_p), len(only_p) + len(only_c), size):
         return None
     # As `_dict_children`: the primary's members missing, the candidate's extra, then the rest.
     for keys, texts, kind in ((only_p, p, "missing"), (only_c, c, "extra")):
@@ -310,13 +319,19 @@ def _open_members(
 
 
 def _open_elements(
-    path: Path, p: list[Raw], c: list[Raw], state: State, norm: Norm | None, out: list[Difference]
+    path: Path,
+    p: list[Raw],
+    c: list[Raw],
+    state: State,
+    norm: Norm | None,
+    out: list[Difference],
+    size: int,
 ) -> list[_Frame] | None:
     shared = min(len(p), len(c))
     frames: list[_Frame] = [
         ((path, i), p[i], c[i], state.step_index(i), norm) for i in range(shared) if p[i] != c[i]
     ]
-    if _most_differ(len(frames), shared, len(p) + len(c) - 2 * shared):
+    if _little_left(frames, shared, len(p) + len(c) - 2 * shared, size):
         return None
     # As `_list_children`: the primary's tail missing, then the candidate's extra.
     for texts, kind in ((p, "missing"), (c, "extra")):
@@ -328,9 +343,13 @@ def _open_elements(
     return frames
 
 
-def _most_differ(differing: int, shared: int, one_sided: int) -> bool:
-    """Whether opening costs more than parsing: many members each to open or parse alone."""
-    return one_sided > _FEW or (differing > _FEW and 2 * differing > shared)
+def _little_left(frames: list[_Frame], shared: int, one_sided: int, size: int) -> bool:
+    """Whether parsing a level whole costs less than its opened members: many of them to
+    parse or open one by one, or most of its primary text (`size` bytes) still to open."""
+    differing = len(frames)
+    if one_sided > _FEW or (differing > _FEW and 2 * differing > shared):
+        return True
+    return differing > 1 and 3 * sum(len(frame[1]) for frame in frames) > 2 * size
 
 
 # --- the walk --------------------------------------------------------------------------------

@@ -45,21 +45,21 @@ def response(body: bytes) -> Response:
 
 @contextmanager
 def text_walk(
-    enabled: bool = True, *, small: bool = False, few: int = 8, openings: int = 64
+    enabled: bool = True, *, small: bool = False, few: int = 8, room: int = 3
 ) -> Iterator[None]:
     """The text walk on or off; `small` takes it down to bodies and members of any size."""
-    saved = (compare._diff_texts, compare._TEXT_WALK_MIN, compare._OPEN_MIN, compare._FEW,
-             compare._MAX_OPENINGS)  # fmt: skip
+    saved = (compare._diff_texts, compare._TEXT_WALK_MIN, compare._APART, compare._OPEN_MIN,
+             compare._FEW, compare._ROOM)  # fmt: skip
     if not enabled:
         compare._diff_texts = lambda *_: False  # type: ignore[assignment]
     if small:
-        compare._TEXT_WALK_MIN = compare._OPEN_MIN = 0
-    compare._FEW, compare._MAX_OPENINGS = few, openings
+        compare._TEXT_WALK_MIN = compare._APART = compare._OPEN_MIN = 0
+    compare._FEW, compare._ROOM = few, room
     try:
         yield
     finally:
-        (compare._diff_texts, compare._TEXT_WALK_MIN, compare._OPEN_MIN, compare._FEW,
-         compare._MAX_OPENINGS) = saved  # fmt: skip
+        (compare._diff_texts, compare._TEXT_WALK_MIN, compare._APART, compare._OPEN_MIN,
+         compare._FEW, compare._ROOM) = saved  # fmt: skip
 
 
 class _Token(str):
@@ -309,7 +309,7 @@ walks = st.fixed_dictionaries(
     {
         "small": st.just(True),
         "few": st.sampled_from([0, 1, 8]),
-        "openings": st.sampled_from([2, 64]),
+        "room": st.sampled_from([1, 3]),
     }
 )
 
@@ -353,7 +353,7 @@ def test_the_text_walk_agrees_on_damaged_texts(
     both_ways(texts[0], texts[1], RULES, 100, **walk)
 
 
-def test_texts_are_walked_only_past_the_size_limit(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_texts_are_walked_when_large_and_alike_in_length(monkeypatch: pytest.MonkeyPatch) -> None:
     calls: list[int] = []
     walk = compare._walk
 
@@ -362,6 +362,9 @@ def test_texts_are_walked_only_past_the_size_limit(monkeypatch: pytest.MonkeyPat
         return walk(p, c, rules, out)
 
     monkeypatch.setattr(compare, "_walk", counting)
+    big, changed = orjson.dumps(large()), orjson.dumps(large({"score": 1}))
     diff_responses(response(b'{"a": 1}'), response(b'{"a": 2}'), RULES)
-    diff_responses(response(orjson.dumps(large())), response(orjson.dumps(large(stamps=3))), RULES)
-    assert calls == [False, True]
+    diff_responses(response(big), response(changed), RULES)
+    diff_responses(response(big), response(orjson.dumps(large(stamps=500))), RULES)
+    diff_responses(response(big), response(json.dumps(large(), indent=2).encode()), RULES)
+    assert calls == [False, True, False, False]
