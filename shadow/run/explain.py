@@ -8,8 +8,9 @@ for a `--workers` run from the children's forwarded events) and kept in bounded 
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 from shadow.events.terminal import plain, show_value
@@ -57,8 +58,12 @@ class Explainer:
             self._mismatch(fields)
         elif event == "error":
             key = (str(fields.get("error")), str(fields.get("side")))
-            example = f"{fields.get('endpoint')}: {fields.get('message')}"
-            _count(self.errors, key, "", plain(example))
+            _count(
+                self.errors,
+                key,
+                "",
+                lambda: plain(f"{fields.get('endpoint')}: {fields.get('message')}"),
+            )
         elif event == "server_exited" and not fields.get("expected"):
             self.exits.append(
                 f"{fields.get('target')} exited unexpectedly (code {fields.get('returncode')})"
@@ -76,10 +81,7 @@ class Explainer:
                     known.kinds.add(kind)
                 continue
             seen.add(path)
-            primary = "(absent)" if kind == "extra" else show_value(diff.get("primary"))
-            candidate = "(absent)" if kind == "missing" else show_value(diff.get("candidate"))
-            example = f"{primary} -> {candidate} (seq {fields.get('seq')})"
-            _count(self.paths, (endpoint, path), kind, example)
+            _count(self.paths, (endpoint, path), kind, partial(_example, diff, kind, fields))
 
     def lines(self, restarts: Mapping[str, Mapping[str, Any]], details: bool = True) -> list[str]:
         """The explanations, each one line for stderr (empty when there is nothing to say);
@@ -105,14 +107,24 @@ class Explainer:
         return out
 
 
+def _example(diff: Mapping[str, Any], kind: str, fields: Mapping[str, Any]) -> str:
+    primary = "(absent)" if kind == "extra" else show_value(diff.get("primary"))
+    candidate = "(absent)" if kind == "missing" else show_value(diff.get("candidate"))
+    return f"{primary} -> {candidate} (seq {fields.get('seq')})"
+
+
 def _count(
-    table: dict[tuple[str, str], _Seen], key: tuple[str, str], kind: str, example: str
+    table: dict[tuple[str, str], _Seen],
+    key: tuple[str, str],
+    kind: str,
+    example: Callable[[], str],
 ) -> None:
+    """One more of `key`; its example (the first one seen) is made only when it is new."""
     seen = table.get(key)
     if seen is None:
         if len(table) >= MAX_KEYS:
             return
-        table[key] = seen = _Seen(0, set(), example)
+        table[key] = seen = _Seen(0, set(), example())
     seen.count += 1
     if kind:
         seen.kinds.add(kind)
