@@ -51,6 +51,9 @@ class Credentials:
     drop: frozenset[str] = frozenset()
 
 
+_NONE = Credentials()
+
+
 class _Template(dict[str, Any]):
     def __missing__(self, key: str) -> Any:
         raise AuthError(f"claim needs vars.{key}, which the record does not have")
@@ -110,13 +113,18 @@ class Authenticator:
 
     def credentials(self, record: Record, profile_name: str | None) -> Credentials:
         """The auth headers for `record` signed by `profile_name` (None: no profile applies)."""
-        recorded = frozenset(
-            name.lower() for name, _ in record.headers if name.lower() in self._credential_names
+        keep = self._mode == "keep"  # what was recorded is sent: what it holds does not matter
+        recorded = (
+            frozenset()
+            if keep
+            else frozenset(
+                name.lower() for name, _ in record.headers if name.lower() in self._credential_names
+            )
         )
-        if self._mode == "keep" or not recorded:
+        if keep or not recorded:
             signed = self.headers(profile_name, record) if profile_name else None
             _refuse_placeholders(record, signed[0] if signed else None)
-            return Credentials((signed,) if signed else ())
+            return Credentials((signed,)) if signed else _NONE
         if not profile_name:
             if self._mode == "replace":
                 raise AuthError(
@@ -175,6 +183,8 @@ class Authenticator:
 def _refuse_placeholders(record: Record, signed: str | None) -> None:
     """A recorded credential that is the `[REDACTED]` placeholder (a mismatch event fed back
     in as a log) is never sent as it is: only a profile's header can stand in for it."""
+    if all(value != REDACTED for _, value in record.headers):
+        return
     placeholders = sorted(
         {
             name.lower()
