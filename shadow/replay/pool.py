@@ -85,7 +85,7 @@ class Replayer:
         self._finish = finish
         self._before_send = before_send
         self._lane_regex = re.compile(settings.lane.pattern) if settings.lane.pattern else None
-        self._bases = {name: t.url for name, t in targets.items()}
+        self._urls = {name: TargetURL(t.url) for name, t in targets.items()}
         self.budget = BodyBudget(settings.max_bodies_bytes)
         self._held: dict[int, int] = {}  # seq -> body bytes it holds of the budget
         self.pending: dict[int, Record] = {}
@@ -289,7 +289,7 @@ class Replayer:
     ) -> Outcome:
         if prepared.rewrite:
             record = prepared.rewrite.get(target, record)
-        url = URL(self._bases[target] + request_target(record.path), encoded=True)
+        url = self._urls[target].to(request_target(record.path))
         headers = self.request_headers(target, record, prepared.headers, prepared.drop)
         data = record.body_bytes
         if self._before_send is not None:
@@ -310,6 +310,36 @@ class Replayer:
     def _release(self, seq: int) -> None:
         """Give record `seq`'s bodies back to the budget, once its exchange is finished."""
         self.budget.give(self._held.pop(seq, 0))
+
+
+class TargetURL:
+    """A target's URL with a request target after it: the URL `base + request_target` parses
+    to, built from the base's parts read once (half the cost of parsing the whole string for
+    every request). A base with a query or a fragment (which no config gives) is parsed
+    whole, as it always was."""
+
+    def __init__(self, base: str) -> None:
+        self.base = base
+        url = URL(base, encoded=True)
+        prefix = "" if url.raw_path == "/" and not base.endswith("/") else url.raw_path
+        whole = "?" in base or "#" in base
+        self._parts = None if whole else (url.scheme, url.raw_authority, prefix)
+
+    def to(self, target: str) -> URL:
+        """The URL of `target` (a path, `?query` and `#fragment`, already encoded)."""
+        if self._parts is None or not target.startswith("/"):
+            return URL(self.base + target, encoded=True)
+        scheme, authority, prefix = self._parts
+        head, _, fragment = target.partition("#")
+        path, _, query = head.partition("?")
+        return URL.build(
+            scheme=scheme,
+            authority=authority,
+            path=prefix + path,
+            query_string=query,
+            fragment=fragment,
+            encoded=True,
+        )
 
 
 def internal_failure(exc: BaseException) -> Failure:
