@@ -11,7 +11,6 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
-from importlib import resources
 from pathlib import Path
 
 from shadow.config import flags
@@ -51,6 +50,8 @@ def command_completion(shell: str) -> int:
 
 def demo_file(name: str) -> Path:
     """A bundled demo file: package data when installed, the checkout's copy otherwise."""
+    from importlib import resources  # not loaded by `shadow run`
+
     packaged = resources.files("shadow.demo") / "data" / name
     if packaged.is_file():
         return Path(str(packaged))
@@ -149,6 +150,8 @@ def command_check(args: argparse.Namespace, console: Console) -> int:
 
 def command_schema(which: str) -> int:
     """`shadow schema events|config`: the JSON Schema shipped in the package."""
+    from importlib import resources
+
     schema = resources.files("shadow") / "schemas" / f"{which}.schema.json"
     sys.stdout.buffer.write(schema.read_bytes())
     return 0

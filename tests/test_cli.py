@@ -10,6 +10,7 @@ import select
 import signal
 import socket
 import subprocess
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -618,3 +619,34 @@ def test_the_distribution_name_is_not_the_commands() -> None:
     assert scripts == {"shadow": "shadow.cli:main"}
     readme = (ROOT / "README.md").read_text()
     assert "pip install shadow-replay" in readme
+
+
+# Loaded only where a run uses them: by a profile's token or key (auth), an env file (config).
+NOT_FOR_A_PLAIN_RUN = ("jwt", "cryptography", "dotenv")
+LOADED = """\
+import sys
+from shadow.cli import main
+code = main(sys.argv[2:])
+loaded = sorted({m.split(".")[0] for m in sys.modules} & set(sys.argv[1].split(",")))
+sys.stderr.write(f"loaded: {' '.join(loaded)}\\n")
+sys.exit(code)
+"""
+
+
+def test_a_plain_run_loads_none_of_what_it_does_not_use(
+    fake_pair: tuple[str, str], tmp_path: Path
+) -> None:
+    log = write_jsonl(tmp_path / "items.jsonl", ITEMS[1:5])
+    primary, candidate = fake_pair
+    argv = ["run", "-q", str(log), "--primary", primary, "--candidate", candidate]
+    proc = subprocess.run(
+        [sys.executable, "-c", LOADED, ",".join(NOT_FOR_A_PLAIN_RUN), *argv],
+        capture_output=True,
+        cwd=ROOT,
+        timeout=60,
+        check=False,
+    )
+    stderr = proc.stderr.decode()
+    assert proc.returncode == 0, stderr
+    assert events_of(proc.stdout)[-1]["matched"] == 4
+    assert "loaded: \n" in stderr, stderr

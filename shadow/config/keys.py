@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 from functools import cache
-from importlib import resources
 from typing import Any
 
 from shadow.config.table import did_you_mean
@@ -20,6 +19,8 @@ from shadow.config.table import did_you_mean
 
 @cache
 def _schema() -> dict[str, Any]:
+    from importlib import resources  # only when a config file is read
+
     text = (resources.files("shadow") / "schemas" / "config.schema.json").read_text()
     schema: dict[str, Any] = json.loads(text)
     return schema

@@ -107,13 +107,18 @@ def _json_body(record: Record) -> Any:
 
 def inferred_identity(record: Record) -> tuple[Criterion, ...]:
     """The operation a well-known RPC style names in `record`, when no block says (or ())."""
-    for name in OPERATION_HEADERS:
-        value = record.header(name)
-        if value:
-            return (("header", _HEADER_SPELLING.get(name, name), value),)
-    raw = record.body_bytes or b""
+    if record.headers:
+        given: dict[str, str] = {}  # the first value of each operation header, in one pass
+        for key, value in record.headers:
+            lower = key.lower()
+            if lower in _OPERATION_HEADER_SET and lower not in given:
+                given[lower] = value
+        for name in OPERATION_HEADERS:
+            if value := given.get(name, ""):
+                return (("header", _HEADER_SPELLING.get(name, name), value),)
+    raw = record.body_bytes
     # Most bodies name no marker: the text is searched before anything is parsed.
-    if not record.has_json_body and not any(f'"{m}"'.encode() in raw for m, _ in OPERATION_MEMBERS):
+    if not record.has_json_body and not (raw and any(m in raw for m in _MARKERS)):
         return ()
     body = _json_body(record)
     if not isinstance(body, dict):
@@ -126,6 +131,8 @@ def inferred_identity(record: Record) -> tuple[Criterion, ...]:
 
 
 _HEADER_SPELLING = {"x-amz-target": "X-Amz-Target", "soapaction": "SOAPAction"}
+_OPERATION_HEADER_SET = frozenset(OPERATION_HEADERS)
+_MARKERS = tuple(f'"{marker}"'.encode() for marker, _ in OPERATION_MEMBERS)
 
 
 def parse_rules(t: Table, endpoint: bool = False) -> CompareRules:

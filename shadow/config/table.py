@@ -16,8 +16,6 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
-from dotenv import dotenv_values
-
 from shadow.errors import ConfigError, InvalidValue
 
 T = TypeVar("T")
@@ -189,6 +187,8 @@ def read_env_file(table: Table, key: str, base: Path) -> dict[str, str]:
     if not name:
         return {}
     path = base / name
+    from dotenv import dotenv_values  # only for a config that names an env file
+
     try:
         with open(path, encoding="utf-8") as f:
             values = dotenv_values(stream=f)

@@ -13,6 +13,10 @@ Credentials captured in a log follow `[replay] recorded_auth`:
   never reaches a target. The claims of a recorded bearer JWT, read without verifying it, fill
   in the `vars` the record lacks, so `claims = { did = "{did}" }` signs the captured identity
   again with the test key.
+
+PyJWT and cryptography are imported where a token is minted or read, or a key parsed: a run
+without an auth profile or recorded JWTs to read never loads them (a tenth of a plain run's
+start-up).
 """
 
 from __future__ import annotations
@@ -22,18 +26,15 @@ import uuid
 import warnings
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
-
-import jwt
-from cryptography.exceptions import UnsupportedAlgorithm
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
-from jwt.warnings import InsecureKeyLengthWarning
+from typing import TYPE_CHECKING, Any
 
 from shadow.config.auth import AuthProfile
 from shadow.config.load import Config
 from shadow.errors import ConfigError
 from shadow.model import CREDENTIAL_HEADERS, REDACTED, Record
+
+if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.asymmetric import rsa
 
 _CACHE_LIMIT = 10_000
 
@@ -48,6 +49,9 @@ class Credentials:
 
     headers: tuple[tuple[str, str], ...] = ()
     drop: frozenset[str] = frozenset()
+
+
+_NONE = Credentials()
 
 
 class _Template(dict[str, Any]):
@@ -109,13 +113,18 @@ class Authenticator:
 
     def credentials(self, record: Record, profile_name: str | None) -> Credentials:
         """The auth headers for `record` signed by `profile_name` (None: no profile applies)."""
-        recorded = frozenset(
-            name.lower() for name, _ in record.headers if name.lower() in self._credential_names
+        keep = self._mode == "keep"  # what was recorded is sent: what it holds does not matter
+        recorded = (
+            frozenset()
+            if keep
+            else frozenset(
+                name.lower() for name, _ in record.headers if name.lower() in self._credential_names
+            )
         )
-        if self._mode == "keep" or not recorded:
+        if keep or not recorded:
             signed = self.headers(profile_name, record) if profile_name else None
             _refuse_placeholders(record, signed[0] if signed else None)
-            return Credentials((signed,) if signed else ())
+            return Credentials((signed,)) if signed else _NONE
         if not profile_name:
             if self._mode == "replace":
                 raise AuthError(
@@ -149,6 +158,9 @@ class Authenticator:
         # token that expires while it is in flight.
         if cached is not None and cached[1] - now > profile.ttl_s / 10:
             return cached[0]
+        import jwt
+        from jwt.warnings import InsecureKeyLengthWarning
+
         expires = now + profile.ttl_s
         payload = {**claims, "iat": int(now), "exp": int(expires), "jti": uuid.uuid4().hex}
         with warnings.catch_warnings():
@@ -171,6 +183,8 @@ class Authenticator:
 def _refuse_placeholders(record: Record, signed: str | None) -> None:
     """A recorded credential that is the `[REDACTED]` placeholder (a mismatch event fed back
     in as a log) is never sent as it is: only a profile's header can stand in for it."""
+    if all(value != REDACTED for _, value in record.headers):
+        return
     placeholders = sorted(
         {
             name.lower()
@@ -191,6 +205,8 @@ def _recorded_claims(record: Record, profile: AuthProfile | None) -> dict[str, A
     header = profile.header if profile is not None else "Authorization"
     value = record.header(header) or record.header("Authorization") or ""
     token = value.split(" ", 1)[1] if " " in value else value
+    import jwt
+
     try:
         claims = jwt.decode(token.strip(), options={"verify_signature": False})
     except jwt.PyJWTError:
@@ -258,6 +274,10 @@ def _key_text(config: Config, profile: AuthProfile) -> tuple[str, str]:
 
 
 def _rsa_private_key(text: str, source: str, key: str, algorithm: str) -> rsa.RSAPrivateKey:
+    from cryptography.exceptions import UnsupportedAlgorithm
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
     try:
         loaded = serialization.load_pem_private_key(text.encode(), password=None)
     except TypeError:

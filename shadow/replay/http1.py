@@ -34,15 +34,14 @@ class Undecodable(Exception):
     """A body its Content-Encoding does not decode; the message is aiohttp's."""
 
 
-def request_bytes(request: Request) -> bytes:
-    """The request as aiohttp writes it (shadow.run.lifecycle's request class)."""
-    url = request.url
+def request_bytes(request: Request, host: str) -> bytes:
+    """The request as aiohttp writes it (shadow.run.lifecycle's request class); `host` is the
+    URL's `host[:port]`, the `Host` sent unless the request gives its own."""
     method = request.method.upper()
-    host = url.host_port_subcomponent
     given = request.headers
-    if any(name in hdrs.HOST_ALL for name in given):
+    if "Host" in given:  # in any spelling: the multidict's names are case-insensitive
         headers: CIMultiDict[str] = CIMultiDict()
-        headers["Host"] = host or ""
+        headers["Host"] = host
         for name, value in given.items():
             if name in hdrs.HOST_ALL:
                 headers[name] = value
@@ -50,16 +49,16 @@ def request_bytes(request: Request) -> bytes:
                 headers.add(name, value)
         pairs = list(headers.items())
     else:
-        pairs = [("Host", host or ""), *given.items()]
+        pairs = [("Host", host), *given.items()]
     body = request.body
     if "content-length" not in given:
         if body is not None:
             pairs.append(("Content-Length", str(len(body))))
         elif method not in NO_BODY_METHODS:
             pairs.append(("Content-Length", "0"))
-    line = f"{method} {url.raw_path_qs} HTTP/1.1"
-    parts = [line, *(f"{k}: {v}" for k, v in pairs)]
-    if any(FORBIDDEN.search(part) is not None for part in parts):
+    parts = [f"{method} {request.url.raw_path_qs} HTTP/1.1", *[f"{k}: {v}" for k, v in pairs]]
+    # One search over all the parts, a tab (which a header may hold) between them.
+    if FORBIDDEN.search("\t".join(parts)) is not None:
         raise ValueError(FORBIDDEN_MESSAGE)
     head = "\r\n".join((*parts, "", "")).encode()
     return head + body if body else head

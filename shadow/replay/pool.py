@@ -85,7 +85,7 @@ class Replayer:
         self._finish = finish
         self._before_send = before_send
         self._lane_regex = re.compile(settings.lane.pattern) if settings.lane.pattern else None
-        self._bases = {name: t.url for name, t in targets.items()}
+        self._urls = {name: TargetURL(t.url) for name, t in targets.items()}
         self.budget = BodyBudget(settings.max_bodies_bytes)
         self._held: dict[int, int] = {}  # seq -> body bytes it holds of the budget
         self.pending: dict[int, Record] = {}
@@ -190,20 +190,55 @@ class Replayer:
             self.in_flight += 1
             targets = self._concurrent()
             try:
-                results = await asyncio.gather(
-                    *(
-                        _given(prepared.down[name])
-                        if name in prepared.down
-                        else self._send(name, seq, record, prepared, intended)
-                        for name in targets
-                    )
-                )
+                results = await self._send_all(targets, seq, record, prepared, intended)
             finally:
                 self.in_flight -= 1
             outcomes = {**prepared.given, **dict(zip(targets, results, strict=True))}
             if prepared.reference is not None:
                 await self._ask_again(seq, record, prepared, outcomes)
         return Exchange(seq, record, prepared.endpoint, prepared.rules, outcomes)
+
+    async def _send_all(
+        self,
+        targets: list[str],
+        seq: int,
+        record: Record,
+        prepared: Prepared,
+        intended: float | None,
+    ) -> list[Outcome]:
+        """Each target's outcome, in `targets` order, the requests sent at once.
+
+        What `asyncio.gather` did, with one task fewer per record: the first target is sent
+        from this task, and every other from a task of its own, which starts once the first
+        request is written, in order (as gather's tasks would have). A target down gets its
+        failure without a task. When this is cancelled, or one send raises (a bug: the record
+        becomes an `internal` error), the other sends are cancelled rather than left running
+        for a record that is already finished."""
+        if not targets:
+            return []
+        down = prepared.down
+        loop = asyncio.get_running_loop()
+        others: list[asyncio.Task[Outcome] | None] = [
+            None
+            if name in down
+            else loop.create_task(self._send(name, seq, record, prepared, intended))
+            for name in targets[1:]
+        ]
+        try:
+            first = targets[0]
+            results = [
+                down[first]
+                if first in down
+                else await self._send(first, seq, record, prepared, intended)
+            ]
+            for name, task in zip(targets[1:], others, strict=True):
+                results.append(down[name] if task is None else await task)
+        except BaseException:
+            for task in others:
+                if task is not None:
+                    task.cancel()
+            raise
+        return results
 
     def _concurrent(self) -> list[str]:
         """The targets sent a record at once: a secondary only ever answers as a reference."""
@@ -254,7 +289,7 @@ class Replayer:
     ) -> Outcome:
         if prepared.rewrite:
             record = prepared.rewrite.get(target, record)
-        url = URL(self._bases[target] + request_target(record.path), encoded=True)
+        url = self._urls[target].to(request_target(record.path))
         headers = self.request_headers(target, record, prepared.headers, prepared.drop)
         data = record.body_bytes
         if self._before_send is not None:
@@ -277,8 +312,34 @@ class Replayer:
         self.budget.give(self._held.pop(seq, 0))
 
 
-async def _given(outcome: Outcome) -> Outcome:
-    return outcome
+class TargetURL:
+    """A target's URL with a request target after it: the URL `base + request_target` parses
+    to, built from the base's parts read once (half the cost of parsing the whole string for
+    every request). A base with a query or a fragment (which no config gives) is parsed
+    whole, as it always was."""
+
+    def __init__(self, base: str) -> None:
+        self.base = base
+        url = URL(base, encoded=True)
+        prefix = "" if url.raw_path == "/" and not base.endswith("/") else url.raw_path
+        whole = "?" in base or "#" in base
+        self._parts = None if whole else (url.scheme, url.raw_authority, prefix)
+
+    def to(self, target: str) -> URL:
+        """The URL of `target` (a path, `?query` and `#fragment`, already encoded)."""
+        if self._parts is None or not target.startswith("/"):
+            return URL(self.base + target, encoded=True)
+        scheme, authority, prefix = self._parts
+        head, _, fragment = target.partition("#")
+        path, _, query = head.partition("?")
+        return URL.build(
+            scheme=scheme,
+            authority=authority,
+            path=prefix + path,
+            query_string=query,
+            fragment=fragment,
+            encoded=True,
+        )
 
 
 def internal_failure(exc: BaseException) -> Failure:

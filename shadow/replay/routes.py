@@ -30,6 +30,7 @@ _UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}
 _HEX = re.compile(r"(?:0x[0-9a-fA-F]+|[0-9a-fA-F]{16,})")
 _INT = re.compile(r"-?[0-9]+")
 _TOKEN = re.compile(r"[A-Za-z0-9_\-.~%+=]{24,}")
+_UUID_CHARS = 36
 _MAX_CACHED = 4096
 _MAX_SEGMENT_CHARS = 64
 _MAX_SEGMENTS = 32
@@ -52,6 +53,8 @@ def _segment_kind(segment: str) -> str:
         return segment
     if len(segment) > _MAX_SEGMENT_CHARS:
         return "{long}"
+    if segment.isalpha() and len(segment) != _UUID_CHARS:
+        return segment  # a word (`score`): no digit for a number, hex or token, not a uuid
     if _INT.fullmatch(segment):
         return "{int}"
     if _UUID.fullmatch(segment):

@@ -27,6 +27,7 @@ import functools
 from typing import Any, cast
 
 import httptools
+from yarl import URL
 
 from shadow.config.replay import ReplayConfig
 from shadow.model import Failure, Outcome, Response
@@ -125,16 +126,18 @@ class _Connection(asyncio.Protocol):
         if answer is None:  # nothing asked: the connection is not fit for the next request
             self.close()
             return
-        if not self.head_done:
-            answer.raw += data
-        head = bytes(answer.raw) if not self.head_done else b""
+        # The head's bytes so far, copied only when a HEAD's answer needs them (the parser
+        # replaces `answer.raw` once the head is complete, not this array).
+        head_done, raw = self.head_done, answer.raw
+        if not head_done:
+            raw += data
         try:
             self.parser.feed_data(data)
         except httptools.HttpParserUpgrade:
             self._fail(Failure("bad_http", "upgrade is not supported"))
         except httptools.HttpParserError as exc:
             if isinstance(exc.__context__, _HeadDone):
-                self._head_answered(head + data, data)
+                self._head_answered((b"" if head_done else bytes(raw)) + data, data)
             elif not self.complete and self.answer is not None:
                 self._fail(self._parse_failure(exc, answer))
         if self.complete and self.answer is not None:
@@ -176,8 +179,9 @@ class _Connection(asyncio.Protocol):
     # httptools callbacks
     def on_header(self, name: bytes, value: bytes) -> None:
         assert self.answer is not None
-        known = KNOWN_NAMES.get(name.lower())
-        text = known if known is not None else name.decode("utf-8", "surrogateescape")
+        text = _NAMES.get(name)
+        if text is None:
+            text = _name_text(name)
         self.answer.headers.append((text, value.rstrip(b" \t").decode("utf-8", "surrogateescape")))
 
     def on_headers_complete(self) -> None:
@@ -309,6 +313,20 @@ class _Connection(asyncio.Protocol):
             self.transport.close()
 
 
+# Header names as they came -> as aiohttp spells them: a server sends the same few names in
+# every answer, so each is spelled once. Bounded: past the limit, a name is spelled each time.
+_NAMES: dict[bytes, str] = {}
+_MAX_NAMES = 1024
+
+
+def _name_text(name: bytes) -> str:
+    known = KNOWN_NAMES.get(name.lower())
+    text = known if known is not None else name.decode("utf-8", "surrogateescape")
+    if len(_NAMES) < _MAX_NAMES:
+        _NAMES[name] = text
+    return text
+
+
 def _parser(protocol: _Connection) -> Any:
     parser = httptools.HttpResponseParser(protocol)
     parser.set_dangerous_leniencies(  # as aiohttp's response parser
@@ -344,18 +362,18 @@ class FastTransport:
         self._max_body_bytes = settings.max_body_bytes
         self._deadlines = Deadlines(settings.timeout_s)
         self._pools: dict[tuple[str, int], list[_Connection]] = {}
+        self._origins: dict[tuple[str, str], tuple[tuple[str, int], str]] = {}
         self._all: set[_Connection] = set()
 
     async def send(self, request: Request, budget: BodyBudget) -> Outcome:
         expect = request.headers.get("Expect")
         if expect is not None and expect.lower() == "100-continue":
             return await self._fallback.send(request, budget)
+        key, host = self._origin(request.url)
         try:
-            data = request_bytes(request)
+            data = request_bytes(request, host)
         except ValueError as exc:
             return Failure("client_error", f"ValueError: {exc}", elapsed_ms(request.origin))
-        url = request.url
-        key = (url.raw_host or "", url.port or 80)
         state: dict[str, Any] = {}
         deadline = self._deadlines.start(lambda: _expire(state))
         try:
@@ -375,6 +393,16 @@ class FastTransport:
             return Response(result.status, result.headers, result.body, latency_ms)
         assert isinstance(result, Failure)
         return Failure(result.kind, result.message, latency_ms)
+
+    def _origin(self, url: URL) -> tuple[tuple[str, int], str]:
+        """The pool's key (host, port) and the `Host` value of `url`'s origin: yarl works
+        them out anew for each URL (a few µs a request), so they are kept per origin."""
+        name = (url.scheme, url.raw_authority)
+        origin = self._origins.get(name)
+        if origin is None:
+            key = (url.raw_host or "", url.port or 80)
+            origin = self._origins[name] = (key, url.host_port_subcomponent or "")
+        return origin
 
     async def _attempt(
         self,

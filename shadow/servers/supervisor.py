@@ -95,13 +95,17 @@ class Supervisor:
         await self.aclose()
 
     def warming(self) -> bool:
-        """Whether any target is within its `warmup_s` after its last server_ready."""
-        now = asyncio.get_running_loop().time()
-        return any(
-            now - self.ready_at.get(name, now) < target.warmup_s
-            for name, target in self.targets.items()
-            if target.warmup_s > 0
-        )
+        """Whether any target is within its `warmup_s` after its last server_ready.
+
+        Asked before every record is sent: a plain loop, and no clock read without a warmup."""
+        now = None
+        for name, target in self.targets.items():
+            if target.warmup_s > 0:
+                if now is None:
+                    now = asyncio.get_running_loop().time()
+                if now - self.ready_at.get(name, now) < target.warmup_s:
+                    return True
+        return False
 
     @property
     def down(self) -> dict[str, float]:

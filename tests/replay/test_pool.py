@@ -14,6 +14,9 @@ import orjson
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import RawTestServer
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from yarl import URL
 
 from shadow.config.replay import ReplayConfig
 from shadow.config.targets import TargetConfig
@@ -25,8 +28,9 @@ from shadow.model import (
     Record,
     Response,
     json_body_bytes,
+    request_target,
 )
-from shadow.replay.pool import Prepared, Replayer
+from shadow.replay.pool import Prepared, Replayer, TargetURL
 from shadow.replay.transport import AiohttpTransport
 from shadow.run.lifecycle import client_session
 
@@ -637,3 +641,39 @@ async def test_workers_start_as_records_arrive_not_all_at_once(pair: Pair) -> No
     )
     assert len(exchanges) == 3
     assert max(tasks) < 50  # a few workers and the servers' handlers, not ten thousand
+
+
+BASES = (
+    "http://127.0.0.1:8080",
+    "http://localhost",
+    "http://[::1]:9000",
+    "https://h.example:443",
+    "http://h:80",
+    "http://user:pw@h:1",
+    "http://H.Example:8080",
+    "http://h:1/api",
+    "http://h:1/api/",
+    "http://h:1/",
+    "http://h:1/a%20b/./c/..",
+    "http://h:1/x?fixed=1",
+    "http://h:1#top",
+)
+
+
+@settings(max_examples=500, deadline=None)
+@given(
+    base=st.sampled_from(BASES),
+    path=st.text(alphabet=st.characters(codec="utf-8", exclude_categories=["Cs"]), max_size=30),
+)
+def test_a_target_url_is_the_url_its_whole_string_parses_to(base: str, path: str) -> None:
+    # What Replayer sent to before: the URL of the whole string, base + a record's target.
+    target = request_target("/" + path)
+    built, parsed = TargetURL(base).to(target), URL(base + target, encoded=True)
+    assert built == parsed
+    for part in ("scheme", "raw_authority", "raw_host", "port", "raw_path", "raw_query_string"):
+        assert getattr(built, part) == getattr(parsed, part), part
+    assert (built.raw_fragment, built.raw_path_qs, str(built)) == (
+        parsed.raw_fragment,
+        parsed.raw_path_qs,
+        str(parsed),
+    )
