@@ -19,6 +19,7 @@ version's share of it. The ratio is B / A: above 1, B is faster (or, for CPU, sp
 from __future__ import annotations
 
 import argparse
+import compileall
 import os
 import statistics
 import subprocess
@@ -40,6 +41,9 @@ def checkout(rev: str, into: Path) -> Path:
         ["git", "-C", str(ROOT), "archive", rev, "shadow"], check=True, capture_output=True
     ).stdout
     subprocess.run(["tar", "-x", "-C", str(into)], input=archive, check=True)
+    # Bytecode written now, as for this checkout (run.measure): otherwise, where
+    # PYTHONDONTWRITEBYTECODE is set, every run of A would compile its modules again.
+    compileall.compile_dir(str(into / "shadow"), quiet=1)
     return into
 
 
